@@ -1,0 +1,108 @@
+// ustack counters: every packet the stack sees is counted, and every packet it
+// refuses is counted under exactly one drop reason.
+//
+// Counters are per lcore (one StackCounters per stack instance). The owning
+// lcore increments them with plain relaxed load+store (no locked instruction
+// on the hot path); any other thread may read them with relaxed loads, e.g.
+// the stats printer, the JSON writer or DPDK telemetry.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace ustack {
+
+// X(name): the name is also the JSON key and the telemetry key.
+#define USTACK_STACK_COUNTERS(X)                                                   \
+  /* ethernet */                                                                   \
+  X(eth_rx_packets)                                                                \
+  X(eth_rx_bytes)                                                                  \
+  X(eth_tx_packets)                                                                \
+  X(eth_tx_bytes)                                                                  \
+  X(eth_drop_truncated)                                                            \
+  X(eth_drop_not_for_us)                                                           \
+  X(eth_drop_unknown_ethertype)                                                    \
+  X(eth_drop_vlan_mismatch)                                                        \
+  X(eth_drop_non_contiguous)                                                       \
+  /* arp */                                                                        \
+  X(arp_rx_request)                                                                \
+  X(arp_rx_reply)                                                                  \
+  X(arp_tx_request)                                                                \
+  X(arp_tx_reply)                                                                  \
+  X(arp_tx_gratuitous)                                                             \
+  X(arp_drop_truncated)                                                            \
+  X(arp_drop_malformed)                                                            \
+  X(arp_drop_unsupported)                                                          \
+  X(arp_drop_not_for_us)                                                           \
+  X(arp_resolve_failed)                                                            \
+  X(arp_drop_pending_overflow)                                                     \
+  X(arp_drop_table_full)                                                           \
+  X(arp_drop_resolve_timeout)                                                      \
+  /* ipv4 */                                                                       \
+  X(ipv4_rx_packets)                                                               \
+  X(ipv4_tx_packets)                                                               \
+  X(ipv4_drop_truncated)                                                           \
+  X(ipv4_drop_bad_version)                                                         \
+  X(ipv4_drop_bad_ihl)                                                             \
+  X(ipv4_drop_bad_length)                                                          \
+  X(ipv4_drop_bad_checksum)                                                        \
+  X(ipv4_drop_bad_source)                                                          \
+  X(ipv4_drop_fragment)                                                            \
+  X(ipv4_drop_not_for_us)                                                          \
+  X(ipv4_drop_unknown_protocol)                                                    \
+  X(ipv4_drop_no_route)                                                            \
+  /* icmp */                                                                       \
+  X(icmp_rx_echo_request)                                                          \
+  X(icmp_rx_echo_reply)                                                            \
+  X(icmp_rx_error)                                                                 \
+  X(icmp_tx_echo_reply)                                                            \
+  X(icmp_tx_echo_request)                                                          \
+  X(icmp_tx_error)                                                                 \
+  X(icmp_drop_truncated)                                                           \
+  X(icmp_drop_bad_checksum)                                                        \
+  X(icmp_drop_unknown_type)                                                        \
+  X(icmp_drop_broadcast_echo)                                                      \
+  X(icmp_error_rate_limited)                                                       \
+  /* resources */                                                                  \
+  X(mbuf_alloc_failed)                                                             \
+  X(tx_drop_queue_full)
+
+enum class StackCounter : std::uint16_t {
+#define USTACK_X(name) name,
+  USTACK_STACK_COUNTERS(USTACK_X)
+#undef USTACK_X
+  count_
+};
+
+inline constexpr std::size_t kStackCounterCount = static_cast<std::size_t>(StackCounter::count_);
+
+inline constexpr std::array<std::string_view, kStackCounterCount> kStackCounterNames = {
+#define USTACK_X(name) #name,
+    USTACK_STACK_COUNTERS(USTACK_X)
+#undef USTACK_X
+};
+
+constexpr std::string_view to_string(StackCounter c) {
+  return kStackCounterNames[static_cast<std::size_t>(c)];
+}
+
+// One writer (the owning lcore), any number of relaxed readers.
+class alignas(64) StackCounters {
+ public:
+  void inc(StackCounter c, std::uint64_t by = 1) {
+    auto& v = v_[static_cast<std::size_t>(c)];
+    v.store(v.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+  std::uint64_t get(StackCounter c) const {
+    return v_[static_cast<std::size_t>(c)].load(std::memory_order_relaxed);
+  }
+  std::uint64_t get(std::size_t i) const { return v_[i].load(std::memory_order_relaxed); }
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kStackCounterCount> v_{};
+};
+
+}  // namespace ustack

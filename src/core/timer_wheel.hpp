@@ -1,0 +1,148 @@
+// A hashed timer wheel, one per lcore, driven by the poll loop's `now`.
+//
+// Timers are intrusive (embedded in their owner: an ARP entry, a connection),
+// so arming and cancelling never allocate. The wheel has a fixed number of
+// slots of `tick_ns` each; a timer further out than one rotation waits in its
+// slot and is skipped until its deadline is reached (its deadline is compared
+// exactly, so nothing fires early). Firing is late by at most one tick plus
+// the loop's iteration time.
+//
+// The wheel never reads a clock: advance(now) fires everything due by `now`,
+// and asserts that time does not go backwards.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace ustack {
+
+class TimerWheel;
+
+class Timer {
+ public:
+  using Fn = void (*)(Timer& t, TimeNs now, void* ctx);
+
+  Timer() = default;
+  Timer(Fn fn, void* ctx) : fn_(fn), ctx_(ctx) {}
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  ~Timer() { unlink(); }
+
+  void set_callback(Fn fn, void* ctx) { fn_ = fn; ctx_ = ctx; }
+  bool armed() const { return next_ != this; }
+  TimeNs deadline() const { return deadline_; }
+
+ private:
+  friend class TimerWheel;
+  void unlink() {
+    next_->prev_ = prev_;
+    prev_->next_ = next_;
+    next_ = prev_ = this;
+  }
+  void link_before(Timer& pos) {  // insert before pos (pos is a sentinel: append)
+    next_ = &pos;
+    prev_ = pos.prev_;
+    pos.prev_->next_ = this;
+    pos.prev_ = this;
+  }
+
+  Fn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  TimeNs deadline_ = kNever;
+  Timer* next_ = this;
+  Timer* prev_ = this;
+};
+
+class TimerWheel {
+ public:
+  // slots must be a power of two. Allocation happens here, at start-up only.
+  explicit TimerWheel(TimeNs tick_ns = 100 * kNsPerUs, std::size_t slots = 4096, TimeNs start = 0)
+      : tick_(tick_ns), mask_(slots - 1), slots_(slots), cur_tick_(start / tick_ns), now_(start) {
+    assert(slots != 0 && (slots & (slots - 1)) == 0);
+  }
+  TimerWheel(const TimerWheel&) = delete;
+  TimerWheel& operator=(const TimerWheel&) = delete;
+
+  // (Re)arm `t` to fire at `deadline`; a deadline in the past fires on the next advance().
+  void arm(Timer& t, TimeNs deadline) {
+    t.unlink();
+    t.deadline_ = deadline;
+    std::uint64_t tick = deadline / tick_;
+    if (tick < cur_tick_) tick = cur_tick_;
+    t.link_before(slots_[tick & mask_]);
+  }
+
+  void cancel(Timer& t) { t.unlink(); }
+
+  // Fire every timer whose deadline is <= now. Returns how many fired.
+  std::size_t advance(TimeNs now) {
+    assert(now >= now_ && "time went backwards");
+    now_ = now;
+    const std::uint64_t target = now / tick_;
+    std::uint64_t first = cur_tick_;
+    // After a long gap (idle replay), one full rotation visits every slot.
+    if (target - first > mask_) first = target - mask_;
+    std::size_t fired = 0;
+    for (std::uint64_t tick = first; tick <= target; ++tick) fired += run_slot(slots_[tick & mask_], now);
+    cur_tick_ = target;
+    return fired;
+  }
+
+  // Earliest deadline among armed timers (kNever when none). O(slots): for idle
+  // loops and replays deciding how far to jump, not for the per-packet path.
+  TimeNs next_deadline() const {
+    TimeNs best = kNever;
+    for (const Timer& s : slots_)
+      for (const Timer* t = s.next_; t != &s; t = t->next_)
+        if (t->deadline_ < best) best = t->deadline_;
+    return best;
+  }
+
+  // O(armed timers + slots); for tests and diagnostics.
+  std::size_t armed_count() const {
+    std::size_t n = 0;
+    for (const Timer& s : slots_)
+      for (const Timer* t = s.next_; t != &s; t = t->next_) ++n;
+    return n;
+  }
+  TimeNs now() const { return now_; }
+  TimeNs tick_ns() const { return tick_; }
+
+ private:
+  std::size_t run_slot(Timer& slot, TimeNs now) {
+    if (slot.next_ == &slot) return 0;
+    // Move the slot's timers to a local list, then put back what is not due.
+    // A callback may arm or cancel any timer (itself included); the intrusive
+    // unlink keeps both lists consistent.
+    Timer pending;
+    pending.next_ = slot.next_;
+    pending.prev_ = slot.prev_;
+    slot.next_->prev_ = &pending;
+    slot.prev_->next_ = &pending;
+    slot.next_ = slot.prev_ = &slot;
+    std::size_t fired = 0;
+    while (pending.next_ != &pending) {
+      Timer* t = pending.next_;
+      t->unlink();
+      if (t->deadline_ <= now) {
+        ++fired;
+        if (t->fn_) t->fn_(*t, now, t->ctx_);
+      } else {
+        t->link_before(slot);
+      }
+    }
+    return fired;
+  }
+
+  TimeNs tick_;
+  std::uint64_t mask_;
+  std::vector<Timer> slots_;  // sentinels
+  std::uint64_t cur_tick_;
+  TimeNs now_;
+};
+
+}  // namespace ustack

@@ -1,0 +1,128 @@
+// IPv4 headers (RFC 791; RFC 1122 §3.2.1 for what a host must check).
+//
+// parse() checks, in order: the fixed header is present, version is 4, IHL is
+// at least 5 and fits, total length covers the header and fits the buffer
+// (link-layer padding after total length is allowed and cut off), and the
+// header checksum, unless the caller says the NIC has verified it already.
+// Options are skipped (never interpreted): payload() starts after IHL*4.
+#pragma once
+
+#include <cstdint>
+
+#include "core/bytes.hpp"
+#include "core/result.hpp"
+#include "ustack/addr.hpp"
+#include "wire/checksum.hpp"
+
+namespace ustack::wire {
+
+inline constexpr std::size_t kIpv4MinHeaderLen = 20;
+inline constexpr std::size_t kIpv4MaxHeaderLen = 60;
+
+namespace ipproto {
+inline constexpr std::uint8_t kIcmp = 1;
+inline constexpr std::uint8_t kIgmp = 2;
+inline constexpr std::uint8_t kTcp = 6;
+inline constexpr std::uint8_t kUdp = 17;
+}  // namespace ipproto
+
+class Ipv4Packet {
+ public:
+  static constexpr std::size_t kVerIhlOff = 0;
+  static constexpr std::size_t kTosOff = 1;
+  static constexpr std::size_t kTotalLenOff = 2;
+  static constexpr std::size_t kIdOff = 4;
+  static constexpr std::size_t kFlagsFragOff = 6;
+  static constexpr std::size_t kTtlOff = 8;
+  static constexpr std::size_t kProtoOff = 9;
+  static constexpr std::size_t kChecksumOff = 10;
+  static constexpr std::size_t kSrcOff = 12;
+  static constexpr std::size_t kDstOff = 16;
+
+  static constexpr std::uint16_t kFlagDf = 0x4000;
+  static constexpr std::uint16_t kFlagMf = 0x2000;
+  static constexpr std::uint16_t kFragOffsetMask = 0x1fff;
+
+  Ipv4Packet() = default;
+
+  static Result<Ipv4Packet> parse(Bytes b, bool verify_checksum = true) {
+    if (b.size() < kIpv4MinHeaderLen) return ParseError::truncated;
+    if ((b[kVerIhlOff] >> 4) != 4) return ParseError::bad_version;
+    const std::size_t ihl = static_cast<std::size_t>(b[kVerIhlOff] & 0x0f) * 4;
+    if (ihl < kIpv4MinHeaderLen) return ParseError::bad_header_len;
+    if (ihl > b.size()) return ParseError::truncated;
+    const std::size_t total = load_be16(b, kTotalLenOff);
+    if (total < ihl) return ParseError::bad_length;
+    if (total > b.size()) return ParseError::truncated;
+    if (verify_checksum && !checksum_ok(b.first(ihl))) return ParseError::bad_checksum;
+    Ipv4Packet p;
+    p.b_ = b.first(total);
+    p.ihl_ = static_cast<std::uint8_t>(ihl);
+    return p;
+  }
+
+  std::size_t header_len() const { return ihl_; }
+  std::size_t total_len() const { return b_.size(); }
+  std::uint8_t tos() const { return b_[kTosOff]; }
+  std::uint16_t ident() const { return load_be16(b_, kIdOff); }
+  bool dont_fragment() const { return (load_be16(b_, kFlagsFragOff) & kFlagDf) != 0; }
+  bool more_fragments() const { return (load_be16(b_, kFlagsFragOff) & kFlagMf) != 0; }
+  // Fragment offset in bytes.
+  std::size_t frag_offset() const { return std::size_t{load_be16(b_, kFlagsFragOff) & kFragOffsetMask} * 8; }
+  bool is_fragment() const { return more_fragments() || frag_offset() != 0; }
+  std::uint8_t ttl() const { return b_[kTtlOff]; }
+  std::uint8_t protocol() const { return b_[kProtoOff]; }
+  std::uint16_t checksum() const { return load_be16(b_, kChecksumOff); }
+  Ipv4Addr src() const { return Ipv4Addr{load_be32(b_, kSrcOff)}; }
+  Ipv4Addr dst() const { return Ipv4Addr{load_be32(b_, kDstOff)}; }
+  Bytes options() const { return b_.subspan(kIpv4MinHeaderLen, ihl_ - kIpv4MinHeaderLen); }
+  Bytes header() const { return b_.first(ihl_); }
+  Bytes payload() const { return b_.subspan(ihl_); }
+  Bytes bytes() const { return b_; }
+
+ private:
+  Bytes b_;
+  std::uint8_t ihl_ = kIpv4MinHeaderLen;
+};
+
+// The value form of a header without options (we never send options except
+// the Router Alert that IGMP adds, which it writes itself).
+struct Ipv4Repr {
+  Ipv4Addr src;
+  Ipv4Addr dst;
+  std::uint8_t protocol = 0;
+  std::uint16_t payload_len = 0;
+  std::uint8_t ttl = 64;
+  std::uint8_t tos = 0;
+  std::uint16_t ident = 0;
+  bool dont_fragment = true;
+
+  static constexpr std::size_t header_len() { return kIpv4MinHeaderLen; }
+  std::size_t buffer_len() const { return header_len() + payload_len; }
+
+  static Ipv4Repr from(const Ipv4Packet& p) {
+    return Ipv4Repr{p.src(), p.dst(), p.protocol(),
+                    static_cast<std::uint16_t>(p.total_len() - p.header_len()),
+                    p.ttl(), p.tos(), p.ident(), p.dont_fragment()};
+  }
+
+  // Writes the 20-byte header. With compute_checksum false the checksum field
+  // is left zero for the NIC (RTE_MBUF_F_TX_IP_CKSUM) to fill.
+  void emit(MutBytes out, bool compute_checksum = true) const {
+    store8(out, Ipv4Packet::kVerIhlOff, 0x45);
+    store8(out, Ipv4Packet::kTosOff, tos);
+    store_be16(out, Ipv4Packet::kTotalLenOff, static_cast<std::uint16_t>(header_len() + payload_len));
+    store_be16(out, Ipv4Packet::kIdOff, ident);
+    store_be16(out, Ipv4Packet::kFlagsFragOff, dont_fragment ? Ipv4Packet::kFlagDf : 0);
+    store8(out, Ipv4Packet::kTtlOff, ttl);
+    store8(out, Ipv4Packet::kProtoOff, protocol);
+    store_be16(out, Ipv4Packet::kChecksumOff, 0);
+    store_be32(out, Ipv4Packet::kSrcOff, src.v);
+    store_be32(out, Ipv4Packet::kDstOff, dst.v);
+    if (compute_checksum)
+      store_be16(out, Ipv4Packet::kChecksumOff, internet_checksum(Bytes{out.data(), header_len()}));
+  }
+  bool operator==(const Ipv4Repr&) const = default;
+};
+
+}  // namespace ustack::wire
