@@ -68,6 +68,7 @@ namespace ustack {
   X(icmp_error_rate_limited)                                                       \
   /* resources */                                                                  \
   X(mbuf_alloc_failed)                                                             \
+  X(tx_drop_no_headroom)                                                           \
   X(tx_drop_queue_full)
 
 enum class StackCounter : std::uint16_t {

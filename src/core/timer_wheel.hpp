@@ -9,6 +9,10 @@
 //
 // The wheel never reads a clock: advance(now) fires everything due by `now`,
 // and asserts that time does not go backwards.
+//
+// The wheel keeps a lower bound of every armed deadline, so the poll loop's
+// call to advance() when nothing is due is a compare and a return, and
+// next_deadline() is O(1) until a timer fires or the earliest one is cancelled.
 #pragma once
 
 #include <cassert>
@@ -69,20 +73,34 @@ class TimerWheel {
 
   // (Re)arm `t` to fire at `deadline`; a deadline in the past fires on the next advance().
   void arm(Timer& t, TimeNs deadline) {
+    if (t.armed() && t.deadline_ == lower_bound_) exact_ = false;
     t.unlink();
     t.deadline_ = deadline;
     std::uint64_t tick = deadline / tick_;
     if (tick < cur_tick_) tick = cur_tick_;
     t.link_before(slots_[tick & mask_]);
+    if (deadline < lower_bound_) lower_bound_ = deadline;  // stays exact if it was
   }
 
-  void cancel(Timer& t) { t.unlink(); }
+  void cancel(Timer& t) {
+    if (!t.armed()) return;
+    t.unlink();
+    if (t.deadline_ == lower_bound_) exact_ = false;  // still a valid lower bound
+  }
 
   // Fire every timer whose deadline is <= now. Returns how many fired.
   std::size_t advance(TimeNs now) {
     assert(now >= now_ && "time went backwards");
     now_ = now;
     const std::uint64_t target = now / tick_;
+    if (now < lower_bound_) {  // nothing can be due
+      cur_tick_ = target;
+      return 0;
+    }
+    // Everything left after this pass is due after `now`; timers armed by
+    // callbacks lower the bound again through arm().
+    lower_bound_ = now + 1;
+    exact_ = false;
     std::uint64_t first = cur_tick_;
     // After a long gap (idle replay), one full rotation visits every slot.
     if (target - first > mask_) first = target - mask_;
@@ -95,10 +113,13 @@ class TimerWheel {
   // Earliest deadline among armed timers (kNever when none). O(slots): for idle
   // loops and replays deciding how far to jump, not for the per-packet path.
   TimeNs next_deadline() const {
+    if (exact_) return lower_bound_;
     TimeNs best = kNever;
     for (const Timer& s : slots_)
       for (const Timer* t = s.next_; t != &s; t = t->next_)
         if (t->deadline_ < best) best = t->deadline_;
+    lower_bound_ = best;
+    exact_ = true;
     return best;
   }
 
@@ -143,6 +164,9 @@ class TimerWheel {
   std::vector<Timer> slots_;  // sentinels
   std::uint64_t cur_tick_;
   TimeNs now_;
+  // Every armed deadline is >= lower_bound_; equal to the earliest when exact_.
+  mutable TimeNs lower_bound_ = kNever;
+  mutable bool exact_ = true;
 };
 
 }  // namespace ustack

@@ -24,6 +24,7 @@
 #include "net/packet.hpp"
 #include "ustack/addr.hpp"
 #include "ustack/stats.hpp"
+#include "wire/arp.hpp"
 #include "wire/ipv4.hpp"
 
 namespace ustack {

@@ -68,7 +68,7 @@ class Ipv4Packet {
   bool dont_fragment() const { return (load_be16(b_, kFlagsFragOff) & kFlagDf) != 0; }
   bool more_fragments() const { return (load_be16(b_, kFlagsFragOff) & kFlagMf) != 0; }
   // Fragment offset in bytes.
-  std::size_t frag_offset() const { return std::size_t{load_be16(b_, kFlagsFragOff) & kFragOffsetMask} * 8; }
+  std::size_t frag_offset() const { return static_cast<std::size_t>(load_be16(b_, kFlagsFragOff) & kFragOffsetMask) * 8; }
   bool is_fragment() const { return more_fragments() || frag_offset() != 0; }
   std::uint8_t ttl() const { return b_[kTtlOff]; }
   std::uint8_t protocol() const { return b_[kProtoOff]; }
