@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "drivers/fault.hpp"
 #include "drivers/pcap_replay.hpp"
 #include "src/runtime/engine.hpp"
 
@@ -32,9 +33,11 @@ void print_usage() {
   std::printf(
       "usage: ustack-replay --in IN.pcap --out OUT.pcap --ip A.B.C.D/N [--mac MAC] [--gw A.B.C.D]\n"
       "                     [--vlan VID] [--drain SECONDS] [--no-announce]\n"
+      "                     [--drop P] [--duplicate P] [--corrupt P] [--seed N]\n"
       "  Replays IN through one ustack instance with the capture's timestamps as the clock\n"
       "  and writes everything the stack sends to OUT. --drain keeps the clock running past\n"
-      "  the last input packet so timers (ARP retries) still fire. Prints a summary.\n");
+      "  the last input packet so timers (ARP retries) still fire. --drop/--duplicate/\n"
+      "  --corrupt inject seeded faults (probability 0..1) on the input. Prints a summary.\n");
 }
 
 struct Args {
@@ -42,7 +45,19 @@ struct Args {
   StackConfig cfg;
   TimeNs drain_ns = 0;
   bool announce = true;
+  FaultConfig faults;
+  std::uint64_t seed = 1;
+  bool any_fault() const { return faults.drop > 0 || faults.duplicate > 0 || faults.corrupt > 0; }
 };
+
+double parse_probability(std::string_view flag, std::string_view v) {
+  char* end = nullptr;
+  const std::string s(v);
+  const double p = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || !(p >= 0.0 && p <= 1.0))
+    usage_error("bad " + std::string(flag) + " '" + s + "': expected a probability 0..1");
+  return p;
+}
 
 Args parse_args(int argc, char** argv) {
   Args a;
@@ -89,6 +104,17 @@ Args parse_args(int argc, char** argv) {
       const double s = std::strtod(std::string(v).c_str(), &end);
       if (v.empty() || *end != '\0' || !(s >= 0) || s > 86400) usage_error("bad --drain '" + std::string(v) + "': expected seconds");
       a.drain_ns = static_cast<TimeNs>(s * 1e9);
+    } else if (flag == "--drop") {
+      a.faults.drop = parse_probability(flag, value());
+    } else if (flag == "--duplicate") {
+      a.faults.duplicate = parse_probability(flag, value());
+    } else if (flag == "--corrupt") {
+      a.faults.corrupt = parse_probability(flag, value());
+    } else if (flag == "--seed") {
+      const std::string v(value());
+      char* end = nullptr;
+      a.seed = std::strtoull(v.c_str(), &end, 0);
+      if (v.empty() || *end != '\0') usage_error("bad --seed '" + v + "': expected an integer");
     } else if (flag == "--no-announce") {
       a.announce = false;
     } else {
@@ -137,7 +163,10 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     TimeNs now = replay->next_rx_time().value_or(0);
-    Engine engine(*replay, args.cfg, pool, now);
+    std::optional<FaultInjector> faults;
+    if (args.any_fault()) faults.emplace(*replay, args.seed, args.faults, FaultConfig{});
+    Device& dev = faults ? static_cast<Device&>(*faults) : *replay;
+    Engine engine(dev, args.cfg, pool, now);
     engine.start(now);
     // Fire timers at their own deadlines up to `until`, then run at `until`.
     auto run_until = [&](TimeNs until) {
@@ -174,6 +203,12 @@ int main(int argc, char** argv) {
       }
     }
     if (!any) std::printf("  (none)\n");
+    if (faults) {
+      const auto& f = faults->rx_counters();
+      std::printf("faults injected: dropped %llu, duplicated %llu, corrupted %llu, passed %llu\n",
+                  static_cast<unsigned long long>(f.dropped), static_cast<unsigned long long>(f.duplicated),
+                  static_cast<unsigned long long>(f.corrupted), static_cast<unsigned long long>(f.passed));
+    }
   }
   replay.reset();
   rte_eal_cleanup();
