@@ -1,1 +1,553 @@
-// placeholder: being written
+#include "runtime/runtime.hpp"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "drivers/pcap_tee.hpp"
+#include "runtime/arp_share.hpp"
+#include "drivers/tx_batch.hpp"
+#include "runtime/eal_args.hpp"
+#include "runtime/engine.hpp"
+#include "runtime/telemetry.hpp"
+
+namespace ustack {
+
+namespace {
+
+// A capture flushed on every loop iteration would make a write() per
+// iteration; this wrapper passes flush() through at most every 100 ms (and
+// always at shutdown, which calls the tee directly).
+class ThrottledFlush final : public Device {
+ public:
+  static constexpr TimeNs kPeriod = 100 * kNsPerMs;
+  explicit ThrottledFlush(Device& inner) : inner_(inner) {}
+  const DeviceCaps& caps() const override { return inner_.caps(); }
+  std::uint16_t rx_burst(std::span<rte_mbuf*> pkts, TimeNs now) override { return inner_.rx_burst(pkts, now); }
+  std::uint16_t tx_burst(std::span<rte_mbuf*> pkts, TimeNs now) override { return inner_.tx_burst(pkts, now); }
+  bool set_mc_addr_list(std::span<const MacAddr> macs) override { return inner_.set_mc_addr_list(macs); }
+  bool set_allmulticast(bool on) override { return inner_.set_allmulticast(on); }
+  void flush(TimeNs now) override {
+    if (now < next_) return;
+    next_ = now + kPeriod;
+    inner_.flush(now);
+  }
+
+ private:
+  Device& inner_;
+  TimeNs next_ = 0;
+};
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+bool contains_nocase(const std::string& s, std::string_view what) {
+  auto it = std::search(s.begin(), s.end(), what.begin(), what.end(),
+                        [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  return it != s.end();
+}
+
+// One line for a failed rte_eal_init: what getopt said about a bad option if
+// anything (it is the most specific), else the last line EAL logged.
+std::string eal_error_line(const std::string& log, const std::string& err_text, int err) {
+  std::string best;
+  for (const auto& line : lines_of(err_text)) {
+    if (contains_nocase(line, "unrecognized option") || contains_nocase(line, "invalid option") ||
+        contains_nocase(line, "requires an argument")) {
+      const auto colon = line.find(": ");
+      best = colon == std::string::npos ? line : line.substr(colon + 2);
+      break;
+    }
+  }
+  if (best.empty()) {
+    for (const auto& line : lines_of(log))
+      if (line.find("Error - exiting") == std::string::npos) best = line;
+  }
+  std::string msg = "EAL initialisation failed (" + std::string(rte_strerror(err)) + ")";
+  if (!best.empty()) msg += ": " + best;
+  return msg;
+}
+
+// The first line of the EAL log that says a device failed to come up (the
+// driver's own reason comes before the bus's summary).
+std::string first_failure(const std::string& log) {
+  for (const auto& line : lines_of(log))
+    if (contains_nocase(line, "fail") || contains_nocase(line, "error") || contains_nocase(line, "no such"))
+      return line;
+  return {};
+}
+
+// Per-queue capture file: FILE, or FILE with "-qN" before the extension.
+std::string capture_path(const std::string& base, std::uint16_t queue, std::uint16_t nb_queues) {
+  if (nb_queues <= 1) return base;
+  const std::size_t slash = base.rfind('/');
+  std::size_t dot = base.rfind('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash) || dot == 0 ||
+      (slash != std::string::npos && dot == slash + 1))
+    dot = base.size();
+  return base.substr(0, dot) + "-q" + std::to_string(queue) + base.substr(dot);
+}
+
+sigset_t control_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+void out_line(const std::string& s) {
+  std::fputs(s.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+// One lcore's world: its queue, optional capture, and the stack's engine.
+struct alignas(RTE_CACHE_LINE_SIZE) LcoreState {
+  const TscClock* clock = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  unsigned lcore_id = 0;
+  std::uint16_t queue = 0;
+  std::unique_ptr<EthdevQueue> q;
+  std::unique_ptr<PcapTee> tee;
+  std::unique_ptr<ArpShareDevice> share;
+  std::unique_ptr<ThrottledFlush> throttle;
+  std::unique_ptr<Engine> engine;
+  PingSet* pings = nullptr;  // set on the lcore that sends pings
+  std::atomic<bool> stopped{false};
+};
+
+unsigned Runtime::pool_size(unsigned rx_desc, unsigned tx_desc, unsigned nb_lcores, unsigned arp_entries,
+                            unsigned arp_pending) {
+  const unsigned need = rx_desc + tx_desc + Engine::kRxBurst * nb_lcores + TxBatch::kCapacity +
+                        arp_entries * arp_pending + kMbufCache * nb_lcores + kMbufHeadroom;
+  unsigned n = 1;
+  while (n - 1 < need) n <<= 1;
+  return n - 1;
+}
+
+std::unique_ptr<Runtime> Runtime::create(const std::vector<std::string>& eal_args, const AppOptions& opts,
+                                         std::string& err) {
+  // Block the control signals before EAL starts any thread, so that every
+  // thread inherits the mask and only the control thread's sigtimedwait sees them.
+  // A shell starts background commands with SIGINT ignored, and an ignored
+  // signal is discarded even while a thread waits for it: restore the
+  // default disposition first (it never runs: the signals stay blocked).
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) signal(sig, SIG_DFL);
+  // EAL pins this thread to the main lcore; remember where the process may
+  // run so that the control thread does not compete with a poll loop.
+  cpu_set_t process_cpus;
+  CPU_ZERO(&process_cpus);
+  const bool have_cpus = sched_getaffinity(0, sizeof process_cpus, &process_cpus) == 0;
+  const sigset_t sigs = control_signals();
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  // EAL keeps pointers into argv; this storage lives as long as the process.
+  static std::vector<std::string> storage;
+  static std::vector<char*> argv;
+  storage = eal_args;
+  argv.clear();
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  // Capture EAL's log during init: on failure it becomes the one-line error,
+  // on success it is passed on to stdout where DPDK would have printed it.
+  // What EAL prints straight to stderr (getopt's complaints, its FATAL
+  // alert) is captured the same way, so that a failure is one line.
+  char* logbuf = nullptr;
+  std::size_t loglen = 0;
+  std::FILE* mem = open_memstream(&logbuf, &loglen);
+  if (mem) rte_openlog_stream(mem);
+  std::fflush(stderr);
+  std::FILE* errcap = std::tmpfile();
+  const int saved_stderr = errcap ? dup(STDERR_FILENO) : -1;
+  if (saved_stderr >= 0) dup2(fileno(errcap), STDERR_FILENO);
+
+  const int rc = rte_eal_init(static_cast<int>(storage.size()), argv.data());
+  const int eal_errno = rte_errno;
+
+  std::string err_text;
+  if (saved_stderr >= 0) {
+    std::fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    std::rewind(errcap);
+    char buf[4096];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, errcap)) > 0) err_text.append(buf, n);
+  }
+  if (errcap) std::fclose(errcap);
+  std::string log;
+  if (mem) {
+    rte_openlog_stream(nullptr);
+    std::fclose(mem);
+    if (logbuf) log.assign(logbuf, loglen);
+    std::free(logbuf);
+  }
+  if (rc < 0) {
+    err = eal_error_line(log, err_text, eal_errno);
+    return nullptr;
+  }
+  std::fputs(log.c_str(), stdout);
+  std::fflush(stdout);
+  std::fputs(err_text.c_str(), stderr);
+
+  std::unique_ptr<Runtime> rt(new Runtime());
+  rt->eal_ready_ = true;
+  rt->eal_log_ = std::move(log);
+  if (have_cpus) {
+    // The control thread runs on a CPU without a poll loop when there is one.
+    cpu_set_t spare = process_cpus;
+    unsigned lc;
+    RTE_LCORE_FOREACH(lc) {
+      const int cpu = static_cast<int>(rte_lcore_to_cpu_id(static_cast<int>(lc)));
+      if (cpu >= 0) CPU_CLR(cpu, &spare);
+    }
+    rt->control_cpus_ = CPU_COUNT(&spare) > 0 ? spare : process_cpus;
+    rt->have_control_cpus_ = true;
+  }
+  if (!rt->setup(opts, err)) return nullptr;  // the destructor cleans up
+  return rt;
+}
+
+bool Runtime::setup(const AppOptions& opts, std::string& err) {
+  opts_ = opts;
+  clock_.start();
+  {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const TimeNs wall = static_cast<TimeNs>(ts.tv_sec) * kNsPerSec + static_cast<TimeNs>(ts.tv_nsec);
+    wall_offset_ns_ = wall - clock_.now();
+  }
+
+  // One queue per lcore: the main lcore takes queue 0, workers the rest in order.
+  std::vector<unsigned> lcore_ids;
+  lcore_ids.push_back(rte_get_main_lcore());
+  unsigned id;
+  RTE_LCORE_FOREACH_WORKER(id) { lcore_ids.push_back(id); }
+  const auto nq = static_cast<std::uint16_t>(lcore_ids.size());
+
+  if (!rte_eth_dev_is_valid_port(opts.port)) {
+    const unsigned n = rte_eth_dev_count_avail();
+    const std::string why = first_failure(eal_log_);
+    err = "no DPDK port " + std::to_string(opts.port) + " (" + std::to_string(n) + " available" +
+          (why.empty() ? "; name a device with --vdev=net_af_packet0,iface=IF before '--', or bind a NIC to vfio-pci"
+                       : "; " + why) +
+          ")";
+    return false;
+  }
+
+  StackConfig sc;
+  const unsigned n_mbufs = pool_size(opts.rx_desc, opts.tx_desc, nq, sc.arp.entries, sc.arp.pending_per_entry);
+  int sock = rte_eth_dev_socket_id(opts.port);
+  if (sock < 0) sock = SOCKET_ID_ANY;
+  for (std::uint16_t q = 0; q < nq; ++q) {
+    char name[RTE_MEMPOOL_NAMESIZE];
+    std::snprintf(name, sizeof name, "ustack_p%u_q%u", opts.port, q);
+    rte_mempool* mp = rte_pktmbuf_pool_create(name, n_mbufs, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, sock);
+    if (!mp) {
+      err = std::string("mempool ") + name + " (" + std::to_string(n_mbufs) +
+            " mbufs): " + rte_strerror(rte_errno) + " (more memory: -m MB, or hugepages)";
+      return false;
+    }
+    pools_.push_back(mp);
+  }
+
+  EthdevConfig ec;
+  ec.port_id = opts.port;
+  ec.pools = pools_;
+  ec.rx_desc = opts.rx_desc;
+  ec.tx_desc = opts.tx_desc;
+  ec.mtu = opts.mtu;
+  ec.promiscuous = opts.promiscuous;
+  port_ = EthdevPort::open(ec, err);
+  if (!port_) return false;
+
+  sc.mac = opts.mac ? *opts.mac : port_->caps().mac;
+  sc.ip = opts.ip;
+  sc.gateway = opts.gateway;
+  sc.vlan = opts.vlan;
+  if (opts.mac && !port_->accept_mac(*opts.mac)) {
+    err = "port " + std::to_string(opts.port) + ": cannot receive for MAC " + opts.mac->to_string() +
+          " (no MAC filter and no promiscuous mode)";
+    return false;
+  }
+
+  if (!opts.pings.empty()) pings_ = std::make_unique<PingSet>(opts.pings);
+  if (nq > 1) {
+    arp_share_ = std::make_unique<ArpShare>();
+    if (!arp_share_->init(nq, sock, err)) return false;
+  }
+
+  const TimeNs now = clock_.now();
+  for (std::uint16_t q = 0; q < nq; ++q) {
+    auto st = std::make_unique<LcoreState>();
+    st->clock = &clock_;
+    st->stop = &stop_;
+    st->lcore_id = lcore_ids[q];
+    st->queue = q;
+    st->q = std::make_unique<EthdevQueue>(*port_, q);
+    Device* dev = st->q.get();
+    if (!opts.pcap_out.empty()) {
+      const std::string path = capture_path(opts.pcap_out, q, nq);
+      st->tee = PcapTee::open(*dev, path, wall_offset_ns_, err);
+      if (!st->tee) return false;
+      dev = st->tee.get();
+    }
+    if (arp_share_) {
+      st->share = std::make_unique<ArpShareDevice>(*dev, *arp_share_, q, pools_[q]);
+      dev = st->share.get();
+    }
+    if (st->tee) {
+      st->throttle = std::make_unique<ThrottledFlush>(*dev);
+      dev = st->throttle.get();
+    }
+    // One announcement per host, not one per lcore.
+    StackConfig lc = sc;
+    lc.gratuitous_arp_on_start = sc.gratuitous_arp_on_start && q == 0;
+    st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now);
+    if (pings_) {
+      st->engine->stack().on_echo_reply(&PingSet::on_reply, pings_.get());
+      if (q == 0) st->pings = pings_.get();
+    }
+    lcores_.push_back(std::move(st));
+  }
+
+  if (!port_->start(err)) return false;
+
+  out_line(port_->describe());
+  // A real NIC may take a few seconds to bring the link up; wait up to 3 s.
+  LinkStatus link = port_->link();
+  for (int i = 0; i < 30 && !link.up; ++i) {
+    timespec ts{0, 100 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+    link = port_->link();
+  }
+  out_line("port " + std::to_string(opts.port) + ": link " + link.to_string());
+  return true;
+}
+
+Runtime::~Runtime() {
+  teardown();
+  if (eal_ready_) rte_eal_cleanup();
+}
+
+void Runtime::teardown() {
+  telemetry_detach(this);
+  if (control_.joinable()) {
+    stop_.store(true);
+    control_.join();
+  }
+  // Engines first (they hold mbufs waiting for ARP and may still flush into
+  // the queue), then captures, then the port, then the pools.
+  const TimeNs now = eal_ready_ ? clock_.now() : 0;
+  for (auto& st : lcores_) {
+    st->engine.reset();
+    if (st->tee) st->tee->flush(now);
+    st->throttle.reset();
+    st->share.reset();
+    st->tee.reset();
+    st->q.reset();
+  }
+  lcores_.clear();
+  if (port_) port_->close();
+  port_.reset();
+  arp_share_.reset();
+  for (rte_mempool* mp : pools_) rte_mempool_free(mp);
+  pools_.clear();
+}
+
+int Runtime::lcore_entry(void* arg) {
+  auto& st = *static_cast<LcoreState*>(arg);
+  Engine& engine = *st.engine;
+  Stack& stack = engine.stack();
+  PingSet* pings = st.pings;
+  const TscClock& clock = *st.clock;
+  const std::atomic<bool>& stop = *st.stop;
+
+  TimeNs now = clock.now();
+  engine.start(now);
+  // The loop: one TSC read per iteration; everything below is sans-IO except
+  // the bursts. Pings are sent before run_once so that its flush carries them.
+  while (!stop.load(std::memory_order_relaxed)) {
+    now = clock.now();
+    if (pings) pings->poll(stack, now);
+    engine.run_once(now);
+  }
+  engine.flush(clock.now());
+  st.stopped.store(true, std::memory_order_release);
+  return 0;
+}
+
+int Runtime::run() {
+  telemetry_attach(this);
+  out_line("ready: " + opts_.ip.to_string() + " mac " + lcores_[0]->engine->stack().config().mac.to_string() +
+           (opts_.gateway ? " gw " + opts_.gateway->to_string() : std::string()) + ", " +
+           std::to_string(lcores_.size()) + " lcore(s)");
+
+  for (auto& st : lcores_) {
+    if (st->queue == 0) continue;
+    const int rc = rte_eal_remote_launch(&Runtime::lcore_entry, st.get(), st->lcore_id);
+    if (rc != 0) {
+      std::fprintf(stderr, "ustack: cannot launch lcore %u: %s\n", st->lcore_id, rte_strerror(-rc));
+      stop_.store(true);
+      rte_eal_mp_wait_lcore();
+      return 1;
+    }
+  }
+  control_ = std::thread([this] {
+    if (have_control_cpus_) pthread_setaffinity_np(pthread_self(), sizeof control_cpus_, &control_cpus_);
+    control_loop();
+  });
+
+  lcore_entry(lcores_[0].get());  // queue 0 on the main lcore
+  rte_eal_mp_wait_lcore();
+  stop_.store(true);
+  control_.join();
+  telemetry_detach(this);
+
+  drain_pings(true);
+  std::vector<LcoreSnapshot> snap = snapshot(true);
+  const PortSnapshot port = port_snapshot();
+  const double up = uptime_s();
+  out_line(stats_line(up, snap, port));
+
+  teardown();
+
+  int status = 0;
+  if (!opts_.stats_json.empty()) {
+    std::string err;
+    if (!write_file(opts_.stats_json, stats_json(up, snap, port), err)) {
+      std::fprintf(stderr, "ustack: --stats-json: %s\n", err.c_str());
+      status = 1;
+    }
+  }
+  out_line("stopped");
+  return status;
+}
+
+void Runtime::control_loop() {
+  const sigset_t sigs = control_signals();
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto interval = std::chrono::duration<double>(opts_.stats_interval_s);
+  auto next_stats = start + std::chrono::duration_cast<Clock::duration>(interval);
+  const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opts_.duration_s));
+
+  while (!stop_.load()) {
+    timespec ts{0, 50 * 1000 * 1000};
+    siginfo_t info;
+    const int sig = sigtimedwait(&sigs, &info, &ts);
+    if (sig == SIGINT || sig == SIGTERM) {
+      out_line(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+      stop_.store(true);
+      break;
+    }
+    if (sig == SIGUSR1) print_stats();
+    drain_pings(false);
+    const auto t = Clock::now();
+    if (opts_.stats_interval_s > 0 && t >= next_stats) {
+      print_stats();
+      next_stats += std::chrono::duration_cast<Clock::duration>(interval);
+      if (next_stats < t) next_stats = t + std::chrono::duration_cast<Clock::duration>(interval);
+    }
+    if (opts_.duration_s > 0 && t >= end) {
+      out_line("duration reached, stopping");
+      stop_.store(true);
+      break;
+    }
+  }
+}
+
+void Runtime::print_stats() { out_line(stats_line(uptime_s(), snapshot(false), port_snapshot())); }
+
+void Runtime::drain_pings(bool final) {
+  if (!pings_) return;
+  for (auto& s : pings_->sessions()) {
+    s->drain([&](std::uint16_t seq, TimeNs rtt) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "ping %s: seq=%u bytes=%zu rtt=%.3f ms", s->dst().to_string().c_str(), seq,
+                    PingSession::kPayload + 8, static_cast<double>(rtt) / 1e6);
+      out_line(buf);
+    });
+    if (!s->summary_printed && (s->finished() || final)) {
+      s->summary_printed = true;
+      out_line(s->summary());
+    }
+  }
+}
+
+std::vector<LcoreSnapshot> Runtime::snapshot(bool stopped) const {
+  std::vector<LcoreSnapshot> v;
+  for (const auto& st : lcores_) {
+    LcoreSnapshot s;
+    s.lcore_id = st->lcore_id;
+    s.queue = st->queue;
+    if (st->engine) {
+      s.read(st->engine->stack().counters());
+      // The ARP table is the lcore's own; read it only once the lcore is done.
+      if (stopped && st->stopped.load(std::memory_order_acquire)) s.arp_entries = st->engine->stack().arp().size();
+    }
+    if (st->share) {
+      s.arp_shared = st->share->shared();
+      s.arp_share_dropped = st->share->dropped();
+    }
+    v.push_back(s);
+  }
+  return v;
+}
+
+PortSnapshot Runtime::port_snapshot() const {
+  PortSnapshot p;
+  p.port_id = opts_.port;
+  if (!port_) return p;
+  p.driver = port_->driver_name();
+  p.mac = port_->caps().mac.to_string();
+  p.mtu = port_->caps().mtu;
+  p.queues = port_->nb_queues();
+  p.link = port_->link().to_string();
+  p.stats = port_->stats();
+  return p;
+}
+
+double Runtime::uptime_s() const { return static_cast<double>(clock_.now()) / 1e9; }
+
+void Runtime::sum_counters(std::array<std::uint64_t, kStackCounterCount>& out) const {
+  out.fill(0);
+  for (const auto& st : lcores_) {
+    if (!st->engine) continue;
+    const StackCounters& c = st->engine->stack().counters();
+    for (std::size_t i = 0; i < kStackCounterCount; ++i) out[i] += c.get(i);
+  }
+}
+
+}  // namespace ustack

@@ -1,0 +1,215 @@
+#include "runtime/options.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <string_view>
+
+namespace ustack {
+namespace {
+
+// Flags taking a value, and flags without one.
+constexpr std::string_view kValueFlags[] = {
+    "--ip", "--gw", "--mac", "--vlan", "--port", "--pcap-out", "--stats-interval", "--stats-json",
+    "--ping", "--duration", "--mtu", "--rx-desc", "--tx-desc",
+};
+constexpr std::string_view kBoolFlags[] = {"--promisc", "--help", "-h"};
+
+template <typename T>
+bool parse_uint(std::string_view s, T& out, std::uint64_t max) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v > max) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
+bool parse_seconds(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 1e7) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+SplitArgv split_argv(int argc, const char* const* argv) {
+  SplitArgv r;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i] ? argv[i] : "";
+    if (i > 0 && !r.has_separator && a == "--") {
+      r.has_separator = true;
+      continue;
+    }
+    (r.has_separator ? r.app : r.eal).push_back(a);
+  }
+  return r;
+}
+
+bool is_app_flag(const std::string& arg) {
+  const std::string_view name = std::string_view(arg).substr(0, arg.find('='));
+  for (auto f : kValueFlags)
+    if (name == f) return true;
+  for (auto f : kBoolFlags)
+    if (name == f && f != "-h") return true;
+  return false;
+}
+
+std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args, std::string& err) {
+  AppOptions o;
+  bool have_ip = false;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string flag = args[i];
+    std::optional<std::string> value;
+    if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    bool takes_value = false;
+    bool known = false;
+    for (auto f : kValueFlags)
+      if (flag == f) known = takes_value = true;
+    for (auto f : kBoolFlags)
+      if (flag == f) known = true;
+    if (!known) {
+      err = "unknown option '" + args[i] + "' (see --help)";
+      return std::nullopt;
+    }
+    if (!takes_value) {
+      if (value) {
+        err = flag + " takes no value";
+        return std::nullopt;
+      }
+      if (flag == "--help" || flag == "-h") {
+        o.help = true;
+        return o;
+      }
+      if (flag == "--promisc") o.promiscuous = true;
+      continue;
+    }
+    if (!value) {
+      if (i + 1 >= args.size()) {
+        err = flag + " needs a value";
+        return std::nullopt;
+      }
+      value = args[++i];
+    }
+    const std::string& v = *value;
+    auto bad = [&](const char* want) {
+      err = flag + ": bad value '" + v + "' (want " + want + ")";
+      return std::nullopt;
+    };
+    if (flag == "--ip") {
+      auto c = Ipv4Cidr::parse(v);
+      if (!c || c->prefix_len == 0 || c->addr.is_unspecified() || c->addr.is_multicast() ||
+          c->addr.is_limited_broadcast() || c->addr.is_loopback())
+        return bad("a unicast address with prefix length, A.B.C.D/N");
+      // In a /31 or /32 every address is a host (RFC 3021); otherwise the
+      // network and broadcast addresses are not.
+      if (c->prefix_len < 31 && (c->addr == c->network() || c->addr == c->broadcast()))
+        return bad("a host address, not the subnet's network or broadcast address");
+      o.ip = *c;
+      have_ip = true;
+    } else if (flag == "--gw") {
+      auto a = Ipv4Addr::parse(v);
+      if (!a || a->is_unspecified() || a->is_multicast() || a->is_limited_broadcast()) return bad("A.B.C.D");
+      o.gateway = *a;
+    } else if (flag == "--mac") {
+      auto m = MacAddr::parse(v);
+      if (!m || m->is_multicast() || m->is_zero()) return bad("a unicast MAC, aa:bb:cc:dd:ee:ff");
+      o.mac = *m;
+    } else if (flag == "--vlan") {
+      std::uint16_t vid = 0;
+      if (!parse_uint(v, vid, 4094) || vid == 0) return bad("a VLAN ID 1..4094");
+      o.vlan = vid;
+    } else if (flag == "--port") {
+      if (!parse_uint(v, o.port, 1023)) return bad("a port number");
+    } else if (flag == "--pcap-out") {
+      if (v.empty()) return bad("a file name");
+      o.pcap_out = v;
+    } else if (flag == "--stats-interval") {
+      if (!parse_seconds(v, o.stats_interval_s) || (o.stats_interval_s > 0 && o.stats_interval_s < 0.01))
+        return bad("seconds, e.g. 1 or 0.5");
+    } else if (flag == "--stats-json") {
+      if (v.empty()) return bad("a file name");
+      o.stats_json = v;
+    } else if (flag == "--ping") {
+      PingTarget t;
+      const auto colon = v.find(':');
+      auto a = Ipv4Addr::parse(std::string_view(v).substr(0, colon));
+      if (!a || a->is_unspecified() || a->is_multicast() || a->is_limited_broadcast()) return bad("A.B.C.D[:COUNT]");
+      t.dst = *a;
+      if (colon != std::string::npos) {
+        if (!parse_uint(std::string_view(v).substr(colon + 1), t.count, 65535) || t.count == 0)
+          return bad("A.B.C.D[:COUNT] with COUNT 1..65535");
+      }
+      if (o.pings.size() >= 8) {
+        err = "at most 8 --ping targets";
+        return std::nullopt;
+      }
+      o.pings.push_back(t);
+    } else if (flag == "--duration") {
+      if (!parse_seconds(v, o.duration_s)) return bad("seconds");
+    } else if (flag == "--mtu") {
+      std::uint16_t mtu = 0;
+      if (!parse_uint(v, mtu, 9216) || mtu < 68) return bad("an MTU 68..9216");
+      o.mtu = mtu;
+    } else if (flag == "--rx-desc") {
+      if (!parse_uint(v, o.rx_desc, 32768) || o.rx_desc == 0) return bad("a descriptor count");
+    } else if (flag == "--tx-desc") {
+      if (!parse_uint(v, o.tx_desc, 32768) || o.tx_desc == 0) return bad("a descriptor count");
+    }
+  }
+  if (!have_ip) {
+    err = "--ip A.B.C.D/N is required (see --help)";
+    return std::nullopt;
+  }
+  if (o.gateway) {
+    if (!o.ip.contains(*o.gateway)) {
+      err = "gateway " + o.gateway->to_string() + " is outside the subnet " + o.ip.to_string();
+      return std::nullopt;
+    }
+    if (*o.gateway == o.ip.addr) {
+      err = "gateway " + o.gateway->to_string() + " is our own address";
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+std::string usage(const std::string& prog) {
+  return "usage: " + prog +
+         " [EAL args] -- --ip A.B.C.D/N [options]\n"
+         "\n"
+         "A kernel-bypass IPv4 host on one DPDK port: answers ARP and ping, pings on request.\n"
+         "\n"
+         "EAL args (DPDK's own; defaults are added so that only the device needs naming):\n"
+         "  --vdev=net_af_packet0,iface=IF   drive a kernel interface (veth, tap) through AF_PACKET\n"
+         "  -a PCI_ADDR                       use this NIC (bound to vfio-pci)\n"
+         "  -l CORES                          lcores: one poll loop and one queue per lcore (default: one)\n"
+         "  added when absent: --no-huge -m 512 (no free hugepages), --no-pci (a --vdev and no -a),\n"
+         "  --no-shconf (with --no-huge), -l <first CPU of this process>\n"
+         "\n"
+         "app args:\n"
+         "  --ip A.B.C.D/N            our address and connected subnet (required)\n"
+         "  --gw A.B.C.D              default gateway (inside the subnet)\n"
+         "  --mac M                   our MAC (default: the port's)\n"
+         "  --vlan VID                tag with and accept only 802.1Q VLAN VID\n"
+         "  --port N                  DPDK port id (default 0)\n"
+         "  --mtu N                   set the port MTU (default: keep the port's)\n"
+         "  --promisc                 promiscuous mode\n"
+         "  --rx-desc N, --tx-desc N  descriptors per queue (default 1024 each)\n"
+         "  --pcap-out FILE           record RX and TX to a nanosecond pcap (FILE-qN.pcap per queue when >1)\n"
+         "  --stats-interval S        print a stats line every S seconds (also on SIGUSR1)\n"
+         "  --stats-json FILE         write every counter as JSON at exit\n"
+         "  --ping A.B.C.D[:COUNT]    ping an address COUNT times (default 5), one per 100 ms; repeatable\n"
+         "  --duration S              exit after S seconds (default: run until SIGINT/SIGTERM)\n"
+         "  --help                    this text\n"
+         "\n"
+         "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 prints stats.\n"
+         "Exit status: 0 clean stop, 1 runtime failure, 2 usage error.\n";
+}
+
+}  // namespace ustack

@@ -1,0 +1,103 @@
+// The dedicated-core runtime: EAL bootstrap, port and queue setup, one poll
+// loop per lcore, a control thread for signals and stats, telemetry, and a
+// clean shutdown.
+//
+//   main thread:  create(): block signals, rte_eal_init, mempools, port, one
+//                 Engine per queue  ->  run(): launch workers, run queue 0's
+//                 loop on the main lcore, wait, shut down
+//   worker lcore: the same loop on its own queue
+//   control:      std::thread: sigtimedwait for SIGINT/SIGTERM (stop),
+//                 SIGUSR1 (stats line); periodic stats; --duration; prints
+//                 --ping results
+//   telemetry:    DPDK's thread calls /ustack/stats, which sums the counters
+//
+// Each loop iteration reads the TSC once, converts it to ns since start and
+// calls Engine::run_once(now). Nothing in the loop allocates, locks or makes
+// a syscall (a --pcap-out capture writes through stdio and is flushed at most
+// every 100 ms). The loops share nothing but the stop flag and, for --ping,
+// the reply slots (atomics).
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "drivers/ethdev.hpp"
+#include "runtime/options.hpp"
+#include "runtime/ping.hpp"
+#include "runtime/stats.hpp"
+#include "runtime/tsc_clock.hpp"
+
+namespace ustack {
+
+struct LcoreState;
+class ArpShare;
+
+class Runtime {
+ public:
+  // Mbufs per queue's pool:
+  //   rx_desc + tx_desc                     (filled RX ring, TX ring in flight)
+  //   + kRxBurst * nb_lcores                (one RX burst per lcore, in case frees cross lcores)
+  //   + TxBatch::kCapacity                  (one iteration's output)
+  //   + arp.entries * arp.pending_per_entry (packets waiting for ARP)
+  //   + kMbufCache * nb_lcores              (per-lcore mempool caches)
+  //   + kMbufHeadroom                       (ping, ICMP errors, slack)
+  // rounded up to 2^k - 1 (the mempool ring's best size).
+  static constexpr unsigned kMbufCache = 256;
+  static constexpr unsigned kMbufHeadroom = 256;
+  static unsigned pool_size(unsigned rx_desc, unsigned tx_desc, unsigned nb_lcores, unsigned arp_entries,
+                            unsigned arp_pending);
+
+  // Blocks SIGINT/SIGTERM/SIGUSR1 in this thread (so every thread EAL
+  // creates inherits the mask), initialises EAL with `eal_args` (argv[0]
+  // first, defaults already applied), then sets up mempools, the port, its
+  // queues and one Engine per lcore. On failure returns nullptr and sets
+  // `err` to one line.
+  static std::unique_ptr<Runtime> create(const std::vector<std::string>& eal_args, const AppOptions& opts,
+                                         std::string& err);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Runs every loop until SIGINT/SIGTERM or --duration, then shuts down:
+  // loops exit, pending TX is flushed, the port is stopped and closed,
+  // captures are flushed, --stats-json is written. Returns the exit status.
+  int run();
+
+  // For telemetry: the counters summed over lcores (relaxed loads).
+  void sum_counters(std::array<std::uint64_t, kStackCounterCount>& out) const;
+
+ private:
+  Runtime() = default;
+  bool setup(const AppOptions& opts, std::string& err);
+  void control_loop();
+  void print_stats();
+  void drain_pings(bool final);
+  std::vector<LcoreSnapshot> snapshot(bool stopped) const;
+  PortSnapshot port_snapshot() const;
+  double uptime_s() const;
+  void teardown();
+
+  static int lcore_entry(void* arg);
+
+  AppOptions opts_;
+  TscClock clock_;
+  TimeNs wall_offset_ns_ = 0;
+  std::unique_ptr<EthdevPort> port_;
+  std::vector<rte_mempool*> pools_;
+  std::vector<std::unique_ptr<LcoreState>> lcores_;  // index = queue
+  std::unique_ptr<PingSet> pings_;
+  std::atomic<bool> stop_{false};
+  std::thread control_;
+  std::unique_ptr<ArpShare> arp_share_;  // only with more than one queue
+  cpu_set_t control_cpus_{};
+  bool have_control_cpus_ = false;
+  bool eal_ready_ = false;
+  std::string eal_log_;  // what EAL logged during init
+};
+
+}  // namespace ustack

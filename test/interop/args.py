@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""interop-args: every bad command line fails with one clear line.
+
+    args.py USTACK_EXE
+
+Each case must exit with the expected status (2: usage, 1: runtime) and print
+exactly one line on stderr, prefixed "ustack: " and mentioning what was wrong.
+Usage errors are caught before EAL starts; the EAL cases run EAL without
+hugepages or PCI (the defaults ustack adds) and need no root.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from interop_lib import Failure, check, main  # noqa: E402
+
+IP = ["--ip", "10.98.0.2/24"]
+
+
+def body():
+    if len(sys.argv) != 2:
+        raise Failure("usage: args.py USTACK_EXE")
+    exe = sys.argv[1]
+    prefix = f"--file-prefix=ustack-args-{os.getpid()}"
+    usage_cases = [
+        # (argv after the program, words the message must contain)
+        ([], ["--ip", "required"]),
+        (["--"], ["--ip", "required"]),
+        (["--", "--ip", "10.98.0.2"], ["--ip", "bad value"]),
+        (["--", "--ip", "300.1.2.3/24"], ["--ip", "300.1.2.3/24"]),
+        (["--", "--ip", "10.98.0.2/33"], ["--ip"]),
+        (["--", "--ip", "10.98.0.0/24"], ["network or broadcast"]),
+        (["--", "--ip"], ["--ip", "needs a value"]),
+        (["--"] + IP + ["--gw"], ["--gw", "needs a value"]),
+        (["--"] + IP + ["--gw", "10.97.0.1"], ["gateway", "outside"]),
+        (["--"] + IP + ["--gw", "10.98.0.2"], ["gateway", "own address"]),
+        (["--"] + IP + ["--gw", "10.98.0"], ["--gw", "bad value"]),
+        (["--"] + IP + ["--mac", "02:00:00:00:00"], ["--mac"]),
+        (["--"] + IP + ["--mac", "01:00:5e:00:00:01"], ["--mac", "unicast"]),
+        (["--"] + IP + ["--vlan", "4095"], ["--vlan"]),
+        (["--"] + IP + ["--vlan", "x"], ["--vlan"]),
+        (["--"] + IP + ["--port", "-1"], ["--port"]),
+        (["--"] + IP + ["--ping", "10.98.0.1:0"], ["--ping", "COUNT"]),
+        (["--"] + IP + ["--ping", "10.98.0.1:70000"], ["--ping"]),
+        (["--"] + IP + ["--ping", "nowhere"], ["--ping"]),
+        (["--"] + IP + ["--stats-interval", "soon"], ["--stats-interval"]),
+        (["--"] + IP + ["--duration", "-1"], ["--duration"]),
+        (["--"] + IP + ["--mtu", "20"], ["--mtu"]),
+        (["--"] + IP + ["--bogus"], ["unknown option", "--bogus"]),
+        (["--"] + IP + ["--promisc=yes"], ["--promisc", "no value"]),
+        (IP, ["after '--'"]),
+    ]
+    runtime_cases = [
+        ([prefix, "--vdev=net_nosuchdriver0", "--"] + IP, ["EAL", "net_nosuchdriver0"]),
+        ([prefix, "--no-such-eal-flag", "--"] + IP, ["EAL", "--no-such-eal-flag"]),
+        ([prefix, "--no-pci", "--"] + IP, ["no DPDK port 0"]),
+        ([prefix, "--vdev=net_af_packet0,iface=ustnosuchif0", "--"] + IP, ["no DPDK port 0"]),
+    ]
+    try:
+        for argv, words, want in [(a, w, 2) for a, w in usage_cases] + [(a, w, 1) for a, w in runtime_cases]:
+            p = subprocess.run([exe] + argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+            lines = p.stderr.splitlines()
+            shown = " ".join(argv) or "(no arguments)"
+            check(p.returncode == want, f"{shown}: exit status {p.returncode} (want {want})")
+            check(len(lines) == 1, f"{shown}: one line on stderr (got {len(lines)}: {p.stderr.strip()[:300]!r})")
+            check(lines[0].startswith("ustack: "), f"{shown}: stderr starts with 'ustack: '")
+            for w in words:
+                check(w in lines[0], f"{shown}: message mentions {w!r}: {lines[0]}")
+
+        # The EAL defaults, read back from the "EAL args:" line (each run fails
+        # later for want of a port, which is fine here).
+        free_huge = 0
+        for d in glob.glob("/sys/kernel/mm/hugepages/*/free_hugepages"):
+            with open(d) as f:
+                free_huge += int(f.read().strip() or 0)
+        eal_cases = [
+            # (EAL args given, what ustack must append: a regex over the rest of the line)
+            ([prefix, "--vdev=net_nosuchdriver0"],
+             r"-l \d+ --no-huge -m 512 --no-pci --no-shconf" if free_huge == 0 else r"-l \d+ --no-pci"),
+            ([prefix, "-l", "0", "--no-huge", "--no-pci"], r"--no-shconf"),
+            ([prefix, "-m", "256", "--no-pci", "--vdev=net_nosuchdriver0"], r"-l \d+"),
+            ([prefix, "--in-memory", "--no-huge", "--lcores=0", "-b", "0000:00:00.0", "--vdev=net_nosuchdriver0"], r""),
+        ]
+        for given, added in eal_cases:
+            p = subprocess.run([exe] + given + ["--"] + IP, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            first = p.stdout.splitlines()[0] if p.stdout else ""
+            shown = " ".join(given)
+            check(first.startswith("EAL args: "), f"{shown}: the EAL line comes first ({first!r})")
+            words = first[len("EAL args: "):].split(" ")
+            check(words[1:1 + len(given)] == given, f"{shown}: the user's EAL args come first, unchanged")
+            tail = " ".join(words[1 + len(given):])
+            check(re.fullmatch(added, tail) is not None, f"{shown}: ustack appended {tail!r} (want /{added}/)")
+
+        for argv in (["--help"], ["--", "--help"], ["-l", "0", "--", "--ip", "10.98.0.2/24", "-h"]):
+            p = subprocess.run([exe] + argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            check(p.returncode == 0 and p.stdout.startswith("usage: ") and "--stats-json" in p.stdout
+                  and p.stderr == "", f"{' '.join(argv)}: usage on stdout, exit 0")
+    finally:
+        # EAL's runtime directory: /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk.
+        for base in ("/var/run", os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "/tmp"):
+            shutil.rmtree(os.path.join(base, "dpdk", f"ustack-args-{os.getpid()}"), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(body)
