@@ -177,6 +177,9 @@ int main(int argc, char** argv) {
       now = std::max(now, until);
       engine.run_once(now);
     };
+    // The faults offered here (drop, duplicate, corrupt) have no delay, so the
+    // injector hands every surviving packet up in the same burst: the input's
+    // timestamps stay the only clock.
     while (auto t = replay->next_rx_time()) run_until(*t);
     if (args.drain_ns) run_until(now + args.drain_ns);
     engine.flush(now);
