@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+# Regenerates the libFuzzer seed corpora in this directory (one folder per
+# target) with scapy: a few small, valid inputs per target. Run with Debian's
+# python3, which has scapy: /usr/bin/python3 test/fuzz/corpus/make_seeds.py
+#
+# fuzz_stack inputs are a configuration byte followed by records
+# [step][len_hi][len_lo][frame]; see test/fuzz/fuzz_stack.cpp.
+import os
+from scapy.all import ARP, Dot1Q, Ether, ICMP, IP, IPOption_EOL, IPOption_RR, IPOption_Router_Alert, Raw, TCP, UDP
+
+base = os.path.dirname(os.path.abspath(__file__))
+def w(target, name, b):
+    d = os.path.join(base, target); os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name), "wb").write(bytes(b))
+
+US_MAC="02:00:00:00:00:01"; PEER_MAC="02:00:00:00:00:02"
+US="192.0.2.1"; PEER="192.0.2.2"
+arp_req = ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)
+arp_rep = ARP(op=2, hwsrc=PEER_MAC, psrc=PEER, hwdst=US_MAC, pdst=US)
+echo = IP(src=PEER, dst=US, id=0x1c46, flags="DF")/ICMP(type=8, id=0x1234, seq=1)/b"ustack!!"
+udp = IP(src=PEER, dst=US, id=7)/UDP(sport=5353, dport=9)/b"hello world"
+tcp = IP(src=PEER, dst=US)/TCP(sport=40000, dport=80, flags="S")
+frag = IP(src="10.0.0.1", dst="10.0.0.2", id=0xbeef, flags="MF", frag=185, tos=0xb8, proto=17)/Raw(b"\0"*8)
+ra = IP(src=PEER, dst="224.0.0.22", ttl=1, tos=0xc0, proto=2, options=[IPOption_Router_Alert()])/Raw(bytes.fromhex("2200f9020000000104000000e00000fb"))
+rr = IP(src=PEER, dst=US, proto=17, options=[IPOption_RR(routers=["10.0.0.%d"%i for i in range(1,10)]), IPOption_EOL()])/Raw(bytes(range(4)))
+
+# ethernet
+w("fuzz_ethernet", "ipv4_untagged", Ether(dst=US_MAC, src=PEER_MAC)/echo)
+w("fuzz_ethernet", "arp_vlan", Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC)/Dot1Q(prio=5, vlan=100)/arp_req)
+w("fuzz_ethernet", "qinq", Ether(dst=US_MAC, src=PEER_MAC, type=0x88a8)/Raw(b"\x00\x64\x81\x00\x00\x0a\x08\x00"))
+w("fuzz_ethernet", "header_only", bytes(Ether(dst=US_MAC, src=PEER_MAC, type=0x0800))[:14])
+# arp
+w("fuzz_arp", "request", arp_req)
+w("fuzz_arp", "reply", arp_rep)
+w("fuzz_arp", "reply_padded", bytes(arp_rep) + b"\0"*18)
+w("fuzz_arp", "gratuitous", ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=PEER))
+# ipv4
+w("fuzz_ipv4", "echo", echo)
+w("fuzz_ipv4", "udp", udp)
+w("fuzz_ipv4", "fragment_padded", bytes(frag) + b"\xa5"*18)
+w("fuzz_ipv4", "router_alert", ra)
+w("fuzz_ipv4", "record_route", rr)
+# icmp
+w("fuzz_icmp", "echo_request", ICMP(type=8, id=0x1234, seq=1)/b"ustack!!")
+w("fuzz_icmp", "echo_reply_odd", ICMP(type=0, id=0xbeef, seq=0xfffe)/b"abc")
+q = bytes(udp)[:28]
+w("fuzz_icmp", "port_unreachable", ICMP(type=3, code=3)/Raw(q))
+w("fuzz_icmp", "frag_needed", ICMP(type=3, code=4, nexthopmtu=1400)/Raw(q))
+w("fuzz_icmp", "time_exceeded", ICMP(type=11, code=0)/Raw(bytes(rr)[:68]))
+
+# stack: config byte, then [step][len_hi][len_lo][frame] records
+def rec(step, frame):
+    b = bytes(frame)
+    return bytes([step, len(b) >> 8, len(b) & 0xff]) + b
+E = lambda p, dst=US_MAC: Ether(dst=dst, src=PEER_MAC)/p
+Ev = lambda p, dst=US_MAC: Ether(dst=dst, src=PEER_MAC)/Dot1Q(vlan=100)/p
+# A peer resolves us, pings us, sends UDP to a closed port, TCP with no handler.
+w("fuzz_stack", "arp_then_ping", bytes([0x40]) + rec(1, E(arp_req, "ff:ff:ff:ff:ff:ff")) + rec(10, E(echo))
+  + rec(10, E(udp)) + rec(20, E(tcp)))
+# We ping the peer: ARP request goes out, the peer replies, the queued ping leaves.
+w("fuzz_stack", "we_ping_peer", bytes([0x00]) + rec(0x40 | 5, b"\0\0") + rec(12, E(arp_rep))
+  + rec(12, E(IP(src=PEER, dst=US)/ICMP(type=0, id=1, seq=2)/b"fuzz")))
+# VLAN-tagged, NIC-checked checksums (GOOD), broadcast ping answered.
+w("fuzz_stack", "vlan_offloads", bytes([0x01 | 0x02 | (2 << 2) | 0x10 | 0x20])
+  + rec(1, Ev(arp_req, "ff:ff:ff:ff:ff:ff")) + rec(3, Ev(echo))
+  + rec(3, Ev(IP(src=PEER, dst="192.0.2.255")/ICMP(type=8, id=9, seq=9)/b"bcast", "ff:ff:ff:ff:ff:ff")))
+# Gateway traffic and an ICMP error about something we sent.
+w("fuzz_stack", "chained", bytes([0x80]) + rec(1, E(echo)))
+w("fuzz_stack", "gateway_error", bytes([0x40]) + rec(0x80 | 2, b"\0" * 7)
+  + rec(2, E(ARP(op=2, hwsrc="02:00:00:00:00:fe", psrc="192.0.2.254", hwdst=US_MAC, pdst=US)))
+  + rec(30, E(IP(src="192.0.2.254", dst=US)/ICMP(type=3, code=1)/Raw(bytes(IP(src=US, dst="198.51.100.7")/UDP(sport=4000, dport=53)/b"query")[:28]))))
+# Malformed frames of every layer.
+w("fuzz_stack", "malformed", bytes([0x00]) + rec(1, b"\x02\x00\x00")
+  + rec(1, Ether(dst="ff:ff:ff:ff:ff:ff", src=PEER_MAC, type=0x0806)/Raw(bytes(arp_req)[:20]))
+  + rec(1, E(IP(ihl=4, src=PEER, dst=US)))
+  + rec(1, E(frag))
+  + rec(1, E(IP(src=PEER, dst=US)/ICMP(type=8, chksum=0x1234))))
