@@ -57,8 +57,8 @@ fi
 step "fuzz targets, ${FUZZ_SECONDS}s each"
 fuzz_out=$(mktemp)
 ./scripts/run-fuzz.sh "$FUZZ_SECONDS" 2>&1 | tee "$fuzz_out"
-fp=$(grep -c '^fuzz: .* ok' "$fuzz_out" || true)
-ff=$(grep -c '^fuzz: .* FAILED' "$fuzz_out" || true)
+fp=$(grep -cE '^fuzz_[a-z_]+ +ok ' "$fuzz_out" || true)
+ff=$(grep -cE '^fuzz_[a-z_]+ +FAILED ' "$fuzz_out" || true)
 if [ "$fp" -eq 0 ] && [ "$ff" -eq 0 ]; then ff=1; echo "test-all: no fuzz target ran"; fi
 pass=$((pass + fp)); fail=$((fail + ff))
 rm -f "$fuzz_out"

@@ -34,7 +34,7 @@ class Timer {
   Timer(Fn fn, void* ctx) : fn_(fn), ctx_(ctx) {}
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
-  ~Timer() { unlink(); }
+  ~Timer();  // cancels through the wheel, so its earliest-deadline cache stays right
 
   void set_callback(Fn fn, void* ctx) { fn_ = fn; ctx_ = ctx; }
   bool armed() const { return next_ != this; }
@@ -59,6 +59,7 @@ class Timer {
   TimeNs deadline_ = kNever;
   Timer* next_ = this;
   Timer* prev_ = this;
+  TimerWheel* wheel_ = nullptr;  // the wheel it was last armed on
 };
 
 class TimerWheel {
@@ -70,11 +71,16 @@ class TimerWheel {
   }
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
+  ~TimerWheel() {
+    for (Timer& s : slots_)
+      for (Timer* t = s.next_; t != &s; t = t->next_) t->wheel_ = nullptr;
+  }
 
   // (Re)arm `t` to fire at `deadline`; a deadline in the past fires on the next advance().
   void arm(Timer& t, TimeNs deadline) {
     if (t.armed() && t.deadline_ == lower_bound_) exact_ = false;
     t.unlink();
+    t.wheel_ = this;
     t.deadline_ = deadline;
     std::uint64_t tick = deadline / tick_;
     if (tick < cur_tick_) tick = cur_tick_;
@@ -104,9 +110,12 @@ class TimerWheel {
     std::uint64_t first = cur_tick_;
     // After a long gap (idle replay), one full rotation visits every slot.
     if (target - first > mask_) first = target - mask_;
+    // Move the clock hand before running callbacks: a timer they arm for a
+    // past deadline is clamped to `target`, a slot the next advance visits,
+    // not to a slot this pass has already left behind.
+    cur_tick_ = target;
     std::size_t fired = 0;
     for (std::uint64_t tick = first; tick <= target; ++tick) fired += run_slot(slots_[tick & mask_], now);
-    cur_tick_ = target;
     return fired;
   }
 
@@ -168,5 +177,12 @@ class TimerWheel {
   mutable TimeNs lower_bound_ = kNever;
   mutable bool exact_ = true;
 };
+
+inline Timer::~Timer() {
+  if (wheel_ && armed())
+    wheel_->cancel(*this);
+  else
+    unlink();
+}
 
 }  // namespace ustack

@@ -73,7 +73,10 @@ void Stack::rx(rte_mbuf* m, TimeNs now) {
     ctr_.inc(StackCounter::eth_drop_not_for_us);
     return;
   }
-  if (eth->vlan_id() != cfg_.vlan) {
+  // 802.1Q: VID 0 is a priority tag, i.e. untagged for membership purposes.
+  auto vid = eth->vlan_id();
+  if (vid == std::uint16_t{0}) vid.reset();
+  if (vid != cfg_.vlan) {
     ctr_.inc(StackCounter::eth_drop_vlan_mismatch);
     return;
   }
@@ -274,6 +277,11 @@ void Stack::icmp_input(Packet&& pkt, const Ipv4Packet& ip, std::size_t l3_off, T
   switch (icmp->type()) {
     case wire::icmp_type::kEchoRequest: {
       ctr_.inc(StackCounter::icmp_rx_echo_request);
+      // RFC 1122 §3.2.1.3: 0.0.0.0 is never a destination, so it gets no reply.
+      if (ip.src().is_unspecified()) {
+        ctr_.inc(StackCounter::ipv4_drop_bad_source);
+        return;
+      }
       if (ip.dst() != cfg_.ip.addr && !cfg_.reply_to_broadcast_echo) {
         ctr_.inc(StackCounter::icmp_drop_broadcast_echo);
         return;

@@ -15,13 +15,13 @@ int hexval(char c) {
 }  // namespace
 
 std::optional<MacAddr> MacAddr::parse(std::string_view s) {
-  if (s.size() != 17) return std::nullopt;
+  if (s.size() != 17 || (s[2] != ':' && s[2] != '-')) return std::nullopt;
   MacAddr m;
   for (std::size_t i = 0; i < 6; ++i) {
     const int hi = hexval(s[i * 3]);
     const int lo = hexval(s[i * 3 + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
-    if (i < 5 && s[i * 3 + 2] != ':' && s[i * 3 + 2] != '-') return std::nullopt;
+    if (i < 5 && s[i * 3 + 2] != s[2]) return std::nullopt;  // one separator throughout
     m.b[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
   return m;
@@ -69,6 +69,7 @@ std::optional<Ipv4Cidr> Ipv4Cidr::parse(std::string_view s) {
   unsigned len = 0;
   auto [q, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), len);
   if (rest.empty() || ec != std::errc{} || q != rest.data() + rest.size() || len > 32) return std::nullopt;
+  if (rest.size() > 1 && rest[0] == '0') return std::nullopt;  // "/08": no leading zeros
   return Ipv4Cidr{*a, static_cast<std::uint8_t>(len)};
 }
 

@@ -447,3 +447,20 @@ TEST_CASE("Resources: an exhausted mempool is a counted failure, not a crash", "
   }
   rte_mempool_free(tiny);
 }
+
+TEST_CASE("ICMP: an echo request from 0.0.0.0 gets no reply", "[icmp]") {
+  Fixture fx;
+  fx.rx(eth_frame(kOurMac, kPeerMac, wire::ethertype::kIpv4,
+                  ipv4_datagram(Ipv4Addr{}, kOurIp, wire::ipproto::kIcmp, echo_msg(true, 1, 1, {1}))));
+  CHECK(fx.sink.out.empty());
+  CHECK(fx.ctr(StackCounter::ipv4_drop_bad_source) == 1);
+  CHECK(fx.ctr(StackCounter::icmp_tx_echo_reply) == 0);
+}
+
+TEST_CASE("VLAN: a priority tag (VID 0) counts as untagged", "[vlan]") {
+  Fixture fx;
+  fx.rx(eth_frame(MacAddr::broadcast(), kPeerMac, wire::ethertype::kArp,
+                  arp_payload(ArpOp::request, kPeerMac, kPeerIp, MacAddr{}, kOurIp), std::uint16_t{0xa000}));
+  CHECK(fx.sink.take().size() == 1);
+  CHECK(fx.ctr(StackCounter::eth_drop_vlan_mismatch) == 0);
+}
