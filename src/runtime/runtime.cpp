@@ -293,6 +293,20 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   if (!port_) return false;
 
   sc.mac = opts.mac ? *opts.mac : port_->caps().mac;
+  if (sc.mac.is_zero() || sc.mac.is_multicast()) {
+    // Some PMDs (net_ring) report no usable address. Take a locally
+    // administered one derived from our IP, so it is stable across runs.
+    const std::uint32_t a = opts.ip.addr.v;
+    sc.mac = MacAddr{{0x02, 0x00, static_cast<std::uint8_t>(a >> 24), static_cast<std::uint8_t>(a >> 16),
+                      static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a)}};
+    out_line("port " + std::to_string(opts.port) + " reports no usable MAC; using " + sc.mac.to_string() +
+             " (set one with --mac)");
+    if (!port_->accept_mac(sc.mac)) {
+      err = "port " + std::to_string(opts.port) + ": reports no MAC and cannot receive for " + sc.mac.to_string() +
+            "; give --mac";
+      return false;
+    }
+  }
   sc.ip = opts.ip;
   sc.gateway = opts.gateway;
   sc.vlan = opts.vlan;

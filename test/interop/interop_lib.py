@@ -90,12 +90,18 @@ class Netns:
 
 
 class Ustack:
-    """A ustack process with its stdout/stderr in files; stopped by pid."""
+    """A ustack process with its stdout/stderr in files; stopped by pid.
 
-    def __init__(self, exe, eal, app, workdir):
-        self.log_path = os.path.join(workdir, "ustack.log")
-        self.err_path = os.path.join(workdir, "ustack.err")
-        self.cmd = [exe] + eal + ["--"] + app
+    `name` names the log files (NAME.log, NAME.err), so that several ustacks
+    can share a workdir. `wrap` is a command prefix that must exec ustack in
+    its own process (e.g. ["ip", "netns", "exec", NS]), so that the pid
+    signalled is ustack's.
+    """
+
+    def __init__(self, exe, eal, app, workdir, name="ustack", wrap=()):
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self.err_path = os.path.join(workdir, f"{name}.err")
+        self.cmd = list(wrap) + [exe] + eal + ["--"] + app
         self.proc = None
 
     def start(self):
