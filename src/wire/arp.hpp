@@ -10,6 +10,7 @@
 #include "core/bytes.hpp"
 #include "core/result.hpp"
 #include "ustack/addr.hpp"
+#include "wire/ethernet.hpp"  // load_mac/store_mac: ARP here is ARP over Ethernet
 
 namespace ustack::wire {
 
@@ -43,17 +44,12 @@ class ArpPacket {
   }
 
   ArpOp op() const { return static_cast<ArpOp>(load_be16(b_, kOperOff)); }
-  MacAddr sender_mac() const { return mac_at(kShaOff); }
+  MacAddr sender_mac() const { return load_mac(b_, kShaOff); }
   Ipv4Addr sender_ip() const { return Ipv4Addr{load_be32(b_, kSpaOff)}; }
-  MacAddr target_mac() const { return mac_at(kThaOff); }
+  MacAddr target_mac() const { return load_mac(b_, kThaOff); }
   Ipv4Addr target_ip() const { return Ipv4Addr{load_be32(b_, kTpaOff)}; }
 
  private:
-  MacAddr mac_at(std::size_t off) const {
-    MacAddr m;
-    for (std::size_t i = 0; i < 6; ++i) m.b[i] = b_[off + i];
-    return m;
-  }
   Bytes b_;
 };
 
@@ -76,10 +72,8 @@ struct ArpRepr {
     out[ArpPacket::kHlenOff] = 6;
     out[ArpPacket::kPlenOff] = 4;
     store_be16(out, ArpPacket::kOperOff, static_cast<std::uint16_t>(op));
-    for (std::size_t i = 0; i < 6; ++i) {
-      out[ArpPacket::kShaOff + i] = sender_mac.b[i];
-      out[ArpPacket::kThaOff + i] = target_mac.b[i];
-    }
+    store_mac(out, ArpPacket::kShaOff, sender_mac);
+    store_mac(out, ArpPacket::kThaOff, target_mac);
     store_be32(out, ArpPacket::kSpaOff, sender_ip.v);
     store_be32(out, ArpPacket::kTpaOff, target_ip.v);
   }

@@ -22,6 +22,16 @@ inline constexpr std::uint16_t kIpv6 = 0x86dd;
 }  // namespace ethertype
 
 inline constexpr std::size_t kEthHeaderLen = 14;
+
+// A MAC address at `off` (the caller has checked 6 bytes are there).
+inline MacAddr load_mac(Bytes b, std::size_t off) {
+  MacAddr m;
+  for (std::size_t i = 0; i < 6; ++i) m.b[i] = b[off + i];
+  return m;
+}
+inline void store_mac(MutBytes b, std::size_t off, const MacAddr& m) {
+  for (std::size_t i = 0; i < 6; ++i) b[off + i] = m.b[i];
+}
 inline constexpr std::size_t kVlanTagLen = 4;
 
 // A checked view of a received frame. parse() verifies that every header byte
@@ -49,8 +59,8 @@ class EthernetFrame {
     return f;
   }
 
-  MacAddr dst() const { return mac_at(kDstOff); }
-  MacAddr src() const { return mac_at(kSrcOff); }
+  MacAddr dst() const { return load_mac(b_, kDstOff); }
+  MacAddr src() const { return load_mac(b_, kSrcOff); }
   bool has_vlan() const { return hdr_len_ != kEthHeaderLen; }
   // Tag control information (PCP, DEI, VID); nullopt when untagged.
   std::optional<std::uint16_t> vlan_tci() const {
@@ -68,11 +78,6 @@ class EthernetFrame {
   Bytes bytes() const { return b_; }
 
  private:
-  MacAddr mac_at(std::size_t off) const {
-    MacAddr m;
-    for (std::size_t i = 0; i < 6; ++i) m.b[i] = b_[off + i];
-    return m;
-  }
   Bytes b_;
   std::size_t hdr_len_ = kEthHeaderLen;
 };
@@ -92,10 +97,8 @@ struct EthernetRepr {
 
   // Writes header_len() bytes at the front of `out` (which must be that long).
   void emit(MutBytes out) const {
-    for (std::size_t i = 0; i < 6; ++i) {
-      out[EthernetFrame::kDstOff + i] = dst.b[i];
-      out[EthernetFrame::kSrcOff + i] = src.b[i];
-    }
+    store_mac(out, EthernetFrame::kDstOff, dst);
+    store_mac(out, EthernetFrame::kSrcOff, src);
     if (vlan_tci) {
       store_be16(out, EthernetFrame::kTypeOff, ethertype::kVlan);
       store_be16(out, EthernetFrame::kTciOff, *vlan_tci);

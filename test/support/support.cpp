@@ -4,7 +4,9 @@
 #include <rte_errno.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "test/support/support.hpp"
@@ -29,6 +31,25 @@ Packet packet_of(Bytes bytes, rte_mempool* mp) {
   if (d.size() != bytes.size()) throw std::runtime_error("packet too large for one mbuf");
   std::memcpy(d.data(), bytes.data(), bytes.size());
   return p;
+}
+
+ScopedPool::ScopedPool(unsigned n) {
+  static unsigned serial = 0;
+  char name[32];
+  std::snprintf(name, sizeof name, "scoped%u", serial++);
+  mp = make_pool(name, n);
+}
+ScopedPool::~ScopedPool() { rte_mempool_free(mp); }
+unsigned ScopedPool::avail() const { return rte_mempool_avail_count(mp); }
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/ustack-test-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  path = tmpl;
+}
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
 }
 
 std::vector<std::uint8_t> bytes_of(const rte_mbuf* m) {

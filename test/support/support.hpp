@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "core/bytes.hpp"
@@ -25,6 +26,29 @@ inline Packet packet_of(std::initializer_list<std::uint8_t> bytes) {
   std::vector<std::uint8_t> v(bytes);
   return packet_of(Bytes{v});
 }
+
+// A private mbuf pool, freed at scope exit, so a test can check that every
+// mbuf came back (avail() equals its starting value).
+class ScopedPool {
+ public:
+  explicit ScopedPool(unsigned n);
+  ~ScopedPool();
+  ScopedPool(const ScopedPool&) = delete;
+  ScopedPool& operator=(const ScopedPool&) = delete;
+  unsigned avail() const;
+  rte_mempool* mp;
+};
+
+// A temporary directory, removed with its contents at scope exit.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const char* name) const { return path + "/" + name; }
+  std::string path;
+};
 
 // The packet's bytes (all segments), copied out.
 std::vector<std::uint8_t> bytes_of(const Packet& p);

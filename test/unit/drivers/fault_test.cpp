@@ -17,17 +17,7 @@ using namespace ustack;
 
 namespace {
 
-struct TestPool {
-  explicit TestPool(unsigned n) {
-    static unsigned serial = 0;
-    char name[32];
-    std::snprintf(name, sizeof name, "fault%u", serial++);
-    mp = test::make_pool(name, n);
-  }
-  ~TestPool() { rte_mempool_free(mp); }
-  unsigned avail() const { return rte_mempool_avail_count(mp); }
-  rte_mempool* mp;
-};
+using TestPool = test::ScopedPool;
 
 using Frame = std::vector<std::uint8_t>;
 

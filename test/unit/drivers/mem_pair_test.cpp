@@ -13,19 +13,7 @@ using namespace ustack;
 
 namespace {
 
-// A private pool, freed at scope exit, so a test can check that every mbuf
-// came back.
-struct TestPool {
-  explicit TestPool(unsigned n) {
-    static unsigned serial = 0;
-    char name[32];
-    std::snprintf(name, sizeof name, "mempair%u", serial++);
-    mp = test::make_pool(name, n);
-  }
-  ~TestPool() { rte_mempool_free(mp); }
-  unsigned avail() const { return rte_mempool_avail_count(mp); }
-  rte_mempool* mp;
-};
+using TestPool = test::ScopedPool;
 
 // An Ethernet frame whose payload starts with `id`, `len` bytes long.
 std::vector<std::uint8_t> frame(std::uint32_t id, std::size_t len = 64) {

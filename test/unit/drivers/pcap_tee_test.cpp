@@ -19,28 +19,9 @@ using namespace ustack;
 
 namespace {
 
-struct TestPool {
-  explicit TestPool(unsigned n) {
-    static unsigned serial = 0;
-    char name[32];
-    std::snprintf(name, sizeof name, "tee%u", serial++);
-    mp = test::make_pool(name, n);
-  }
-  ~TestPool() { rte_mempool_free(mp); }
-  unsigned avail() const { return rte_mempool_avail_count(mp); }
-  rte_mempool* mp;
-};
+using TestPool = test::ScopedPool;
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/ustack-tee-XXXXXX";
-    if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const char* name) const { return path + "/" + name; }
-  std::string path;
-};
+using test::TempDir;
 
 using Frame = std::vector<std::uint8_t>;
 
