@@ -48,6 +48,25 @@ w("fuzz_icmp", "port_unreachable", ICMP(type=3, code=3)/Raw(q))
 w("fuzz_icmp", "frag_needed", ICMP(type=3, code=4, nexthopmtu=1400)/Raw(q))
 w("fuzz_icmp", "time_exceeded", ICMP(type=11, code=0)/Raw(bytes(rr)[:68]))
 
+# tcp: the TCP part of segments from PEER to US (fuzz_tcp verifies checksums
+# with those addresses)
+def t(name, tcp, payload=b""):
+    w("fuzz_tcp", name, bytes(IP(bytes(IP(src=PEER, dst=US)/tcp/payload))[TCP]))
+t("syn_linux", TCP(sport=40000, dport=80, seq=0xfffffff0, flags="S", window=64240,
+    options=[("MSS", 1460), ("SAckOK", b""), ("Timestamp", (2864434397, 0)), ("NOP", None), ("WScale", 7)]))
+t("data_ts", TCP(sport=40000, dport=80, seq=0xfffffffd, ack=0x12345679, flags="PA", window=502,
+    options=[("NOP", None), ("NOP", None), ("Timestamp", (2864434500, 1000))]), b"GET / HTTP/1.0\r\n\r\n")
+t("sack3_ts", TCP(sport=40000, dport=80, seq=1, ack=1000, flags="A", window=509,
+    options=[("NOP", None), ("NOP", None), ("Timestamp", (1102, 2864434502)), ("NOP", None), ("NOP", None),
+             ("SAck", (0xfffffff0, 0x10, 4000, 5000, 2000, 3000))]))
+t("sack4", TCP(sport=40000, dport=80, seq=1, ack=1000, flags="A", window=509,
+    options=[("NOP", None), ("NOP", None), ("SAck", (7000, 8000, 0xfffffff0, 0x10, 4000, 5000, 2000, 3000))]))
+t("rst", TCP(sport=40000, dport=80, seq=0x12345679, flags="R", window=0))
+t("fin_ack_urg", TCP(sport=40000, dport=80, seq=0x11, ack=0x12345679, flags="FAUEC", urgptr=1), b"x")
+t("odd_options", TCP(sport=1, dport=2, flags="S", dataofs=9),
+  bytes.fromhex("fd06020401010103030f0402") + b"\0" * 4)  # unknown kind, NOPs, wscale 15, sackOK, EOL
+t("bad_option_len", TCP(sport=1, dport=2, flags="A", dataofs=6), bytes.fromhex("fd010101") + b"hi")
+
 # stack: config byte, then [step][len_hi][len_lo][frame] records
 def rec(step, frame):
     b = bytes(frame)
