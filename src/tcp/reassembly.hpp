@@ -24,14 +24,9 @@
 
 #include "core/seq.hpp"
 #include "net/packet.hpp"
+#include "tcp/sack_block.hpp"
 
 namespace ustack::tcp {
-
-struct SackBlock {
-  SeqNum left;   // first sequence number of the block
-  SeqNum right;  // one past the last
-  bool operator==(const SackBlock&) const = default;
-};
 
 class ReassemblyQueue {
  public:
