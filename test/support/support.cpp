@@ -29,7 +29,7 @@ Packet packet_of(Bytes bytes, rte_mempool* mp) {
   if (!p) throw std::runtime_error("mbuf pool exhausted");
   auto d = p.append(bytes.size());
   if (d.size() != bytes.size()) throw std::runtime_error("packet too large for one mbuf");
-  std::memcpy(d.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(d.data(), bytes.data(), bytes.size());
   return p;
 }
 
@@ -54,6 +54,7 @@ TempDir::~TempDir() {
 
 std::vector<std::uint8_t> bytes_of(const rte_mbuf* m) {
   std::vector<std::uint8_t> v(rte_pktmbuf_pkt_len(m));
+  if (v.empty()) return v;  // memcpy's pointers must not be null even for 0 bytes
   const void* d = rte_pktmbuf_read(m, 0, static_cast<std::uint32_t>(v.size()), v.data());
   if (d != v.data()) std::memcpy(v.data(), d, v.size());
   return v;
