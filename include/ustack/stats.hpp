@@ -67,6 +67,43 @@ namespace ustack {
   X(icmp_drop_broadcast_echo)                                                      \
   X(icmp_error_rate_limited)                                                       \
   /* resources */                                                                  \
+  /* tcp */                                                                        \
+  X(tcp_rx_segments)                                                          \
+  X(tcp_tx_segments)                                                          \
+  X(tcp_tx_retransmits)                                                       \
+  X(tcp_tx_rst)                                                               \
+  X(tcp_tx_challenge_ack)                                                     \
+  X(tcp_challenge_ack_limited)                                                \
+  X(tcp_active_opens)                                                         \
+  X(tcp_passive_opens)                                                        \
+  X(tcp_established)                                                          \
+  X(tcp_conn_closed)                                                          \
+  X(tcp_conn_reset)                                                           \
+  X(tcp_conn_timed_out)                                                       \
+  X(tcp_conn_refused)                                                         \
+  X(tcp_syncookies_sent)                                                      \
+  X(tcp_syncookies_accepted)                                                  \
+  X(tcp_syncookies_failed)                                                    \
+  X(tcp_time_wait_reused)                                                     \
+  X(tcp_time_wait_recycled)                                                   \
+  X(tcp_drop_truncated)                                                       \
+  X(tcp_drop_bad_checksum)                                                    \
+  X(tcp_drop_bad_header_len)                                                  \
+  X(tcp_drop_bad_options)                                                     \
+  X(tcp_drop_non_unicast)                                                     \
+  X(tcp_drop_no_socket)                                                       \
+  X(tcp_drop_listen_overflow)                                                 \
+  X(tcp_drop_table_full)                                                      \
+  X(tcp_drop_paws)                                                            \
+  X(tcp_drop_out_of_window)                                                   \
+  X(tcp_drop_bad_ack)                                                         \
+  X(tcp_drop_no_ack)                                                          \
+  X(tcp_drop_rst_out_of_window)                                               \
+  X(tcp_drop_syn_in_window)                                                   \
+  X(tcp_drop_rcvq_full)                                                       \
+  X(tcp_drop_ooo_full)                                                        \
+  X(tcp_drop_after_close)                                                     \
+  X(tcp_tx_drop_no_mbuf)                                                      \
   X(mbuf_alloc_failed)                                                             \
   X(tx_drop_no_headroom)                                                           \
   X(tx_drop_queue_full)

@@ -22,6 +22,15 @@ SackScoreboard::SackScoreboard(std::uint32_t smss, SeqNum snd_una, std::size_t c
       rescue_rxt_(snd_una),
       recovery_point_(snd_una) {}
 
+void SackScoreboard::reset(std::uint32_t smss, SeqNum snd_una) {
+  smss_ = smss == 0 ? 1 : smss;
+  n_ = 0;
+  snd_una_ = snd_nxt_ = high_rxt_ = rescue_rxt_ = recovery_point_ = snd_una;
+  rescue_valid_ = in_recovery_ = rto_hold_ = false;
+  dup_acks_ = 0;
+  pipe_ = 0;
+}
+
 void SackScoreboard::on_send_new(std::uint32_t len) {
   snd_nxt_ += len;
   pipe_ += len;

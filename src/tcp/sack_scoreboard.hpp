@@ -112,6 +112,9 @@ class SackScoreboard {
   SackScoreboard& operator=(SackScoreboard&&) noexcept = default;
   ~SackScoreboard() = default;
 
+  // Forgets everything and starts again at `snd_una` with `smss`, keeping the
+  // range array allocated at construction (pooled connections reuse it).
+  void reset(std::uint32_t smss, SeqNum snd_una);
   // `len` new octets were sent at snd_nxt() (§5 (C.3), (C.4)).
   void on_send_new(std::uint32_t len);
 

@@ -113,6 +113,12 @@ class SendBuffer {
 
   // Frees every buffered mbuf; snd_una() stays, buffered() becomes 0.
   void clear();
+  // clear(), then start again at `snd_una`: a pooled connection reuses its
+  // buffer (and the ring allocated at construction) for the next connection.
+  void reset(SeqNum snd_una) {
+    clear();
+    snd_una_ = snd_una;
+  }
 
  private:
   struct Slot {

@@ -1,0 +1,270 @@
+// The per-lcore TCP: connections, listeners and the RFC 9293 state machine.
+//
+// Read: RFC 9293 §3.3.2 (states), §3.5 (establishing: simultaneous open,
+// half-open, reset), §3.6 (closing, TIME-WAIT), §3.8 (timers, SWS, Nagle,
+// keepalive), §3.10 (event processing, in the order this file follows);
+// RFC 5961 (blind RST/SYN/data attacks, challenge ACKs); RFC 7323
+// (window scale, timestamps, PAWS); RFC 2018 / RFC 6675 (SACK recovery);
+// RFC 5681 / RFC 6582 / RFC 9438 (congestion control); RFC 6298 (RTO);
+// RFC 6928 (IW10); RFC 6191 (TIME-WAIT reuse with timestamps); RFC 4987
+// (SYN cookies); RFC 6528 (ISNs); RFC 1122 §4.2.3.2 (delayed ACK).
+//
+// Sans-IO: segments arrive through the Stack (this is its ProtocolHandler
+// for protocol 6) with `now`; segments leave through Stack::ip_output();
+// timers live on the stack's timer wheel. Nothing reads a clock.
+//
+// Memory: every connection, its send ring, receive ring and out-of-order
+// queue are allocated when the layer is constructed, sized by TcpConfig.
+// Opening, running and closing connections allocates nothing from the heap;
+// payload lives in mbufs from the stack's mempool. When the pool of
+// connections is exhausted a SYN is refused (counted, RST) after the oldest
+// TIME-WAIT connection, if any, has been recycled.
+//
+// The application API runs on the lcore (from the poll loop or from inside
+// the callbacks): listen, connect, send, read, shutdown, close, abort. It
+// reports through a TcpHandler, one virtual call per event, shaped so the
+// eventfd shim can turn each event into a readiness bit.
+#pragma once
+
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/bytes.hpp"
+#include "core/seq.hpp"
+#include "core/time.hpp"
+#include "core/timer_wheel.hpp"
+#include "net/packet.hpp"
+#include "net/stack.hpp"
+#include "tcp/cc.hpp"
+#include "tcp/flow_table.hpp"
+#include "tcp/isn.hpp"
+#include "tcp/reassembly.hpp"
+#include "tcp/rss.hpp"
+#include "tcp/rtt.hpp"
+#include "tcp/sack_scoreboard.hpp"
+#include "tcp/send_buffer.hpp"
+#include "tcp/syncookie.hpp"
+#include "tcp/tuple.hpp"
+#include "ustack/tcp.hpp"
+#include "wire/tcp.hpp"
+
+namespace ustack::tcp {
+
+class TcpLayer;
+
+// Application callbacks. All run on the lcore, from inside TcpLayer calls;
+// they may call back into the layer (send, read, close...).
+class TcpHandler {
+ public:
+  // A passive open completed (the handshake's last ACK arrived). The
+  // connection inherits the listener's handler and user pointer; change them
+  // with TcpLayer::set_handler().
+  virtual void on_accept(TcpLayer& /*tcp*/, TcpListenerId /*l*/, TcpConnId /*c*/, TimeNs /*now*/) {}
+  // An active open completed.
+  virtual void on_connected(TcpLayer& /*tcp*/, TcpConnId /*c*/, TimeNs /*now*/) {}
+  // New in-order data, or the peer's FIN (read() then returns 0 and
+  // peer_closed() is true).
+  virtual void on_readable(TcpLayer& /*tcp*/, TcpConnId /*c*/, TimeNs /*now*/) {}
+  // Send space opened after a send() accepted less than asked.
+  virtual void on_writable(TcpLayer& /*tcp*/, TcpConnId /*c*/, TimeNs /*now*/) {}
+  // The connection is over for the application: after this the handle is
+  // invalid. `err` says why (none for an orderly end). Not called for a
+  // connection the application aborted itself.
+  virtual void on_closed(TcpLayer& /*tcp*/, TcpConnId /*c*/, TcpError /*err*/, TimeNs /*now*/) {}
+
+ protected:
+  ~TcpHandler() = default;
+};
+
+struct TcpConfig {
+  std::uint32_t max_connections = 1024;
+  std::uint32_t max_listeners = 16;
+  TcpConnOptions defaults;  // for connect() without options
+  RttConfig rtt;            // min RTO 200 ms by default
+  TimeNs msl = 30 * kNsPerSec;  // TIME-WAIT lasts 2*MSL (RFC 9293 §3.4.2 suggests 2 min for MSL; 30 s like Linux's 60 s total)
+  TimeNs fin_wait_2_timeout = 60 * kNsPerSec;  // orphaned FIN-WAIT-2 (after close()), like Linux tcp_fin_timeout
+  std::uint32_t syn_retries = 6;       // SYN retransmissions before giving up (1+2+...+32 s)
+  std::uint32_t synack_retries = 5;
+  bool syn_cookies = true;             // when a listener's backlog is full
+  std::uint32_t challenge_acks_per_sec = 1000;  // RFC 5961 §7 rate limit (shared by all connections)
+  std::uint32_t ooo_segments = 64;     // out-of-order queue bound, segments per connection
+  std::uint32_t quickack_segments = 16;  // ACK every segment at connection start (slow start)
+  PortRange ephemeral;
+  // RSS of the port this lcore's queue belongs to; when known, connect()
+  // picks source ports whose replies land on `queue`.
+  bool rss_known = false;
+  std::uint16_t queue = 0;
+  std::vector<std::uint16_t> reta;
+  RssKey rss_key = kSymmetricRssKey;
+  // Secrets: drawn from the OS at construction unless given (tests pin them).
+  std::optional<Secret> isn_secret, cookie_secret, table_secret;
+};
+
+class TcpLayer final : public ProtocolHandler {
+ public:
+  // Allocates everything: the connection pool and each connection's rings.
+  // Registers itself with `stack` for protocol 6.
+  TcpLayer(Stack& stack, const TcpConfig& cfg);
+  ~TcpLayer();
+  TcpLayer(const TcpLayer&) = delete;
+  TcpLayer& operator=(const TcpLayer&) = delete;
+
+  // --- application API (lcore only) ---------------------------------------
+
+  // Listens on local:port (0.0.0.0 for every address). `backlog` bounds the
+  // handshakes in progress; beyond it SYN cookies answer (if enabled).
+  std::optional<TcpListenerId> listen(Ipv4Addr local, std::uint16_t port, std::uint32_t backlog,
+                                      TcpHandler* h, void* user, const TcpConnOptions& opt);
+  std::optional<TcpListenerId> listen(std::uint16_t port, std::uint32_t backlog, TcpHandler* h, void* user = nullptr) {
+    return listen(Ipv4Addr{}, port, backlog, h, user, cfg_.defaults);
+  }
+  // Stops accepting; connections already accepted are not affected.
+  // Handshakes in progress are reset.
+  void unlisten(TcpListenerId l, TimeNs now);
+
+  // Active open. The SYN leaves now; on_connected or on_closed(refused /
+  // timed_out / reset) follows. nullopt when no connection slot or no
+  // source port is free (counted).
+  std::optional<TcpConnId> connect(Ipv4Addr remote, std::uint16_t port, TcpHandler* h, void* user,
+                                   const TcpConnOptions& opt, TimeNs now, std::uint16_t local_port = 0);
+  std::optional<TcpConnId> connect(Ipv4Addr remote, std::uint16_t port, TcpHandler* h, void* user, TimeNs now) {
+    return connect(remote, port, h, user, cfg_.defaults, now);
+  }
+
+  // Copies a prefix of `data` into the send buffer and sends what the
+  // windows allow. Returns the bytes accepted (0 when full: on_writable
+  // follows when space opens; also 0 after shutdown or on a bad handle).
+  std::size_t send(TcpConnId c, Bytes data, TimeNs now);
+  // Zero-copy send: takes the mbuf chain when all of it fits (true), else
+  // leaves it with the caller (false). Its data must not change afterwards.
+  bool send_zero_copy(TcpConnId c, Packet& p, TimeNs now);
+  // Free send space in bytes.
+  std::size_t send_space(TcpConnId c) const;
+
+  // Copies in-order received data out. Returns 0 when nothing is queued.
+  std::size_t read(TcpConnId c, MutBytes out, TimeNs now);
+  // Zero-copy receive: the next queued segment (data() at its payload);
+  // empty when nothing is queued. The app owns (and frees) it.
+  Packet read_zero_copy(TcpConnId c, TimeNs now);
+  std::size_t readable(TcpConnId c) const;
+  bool peer_closed(TcpConnId c) const;  // FIN received and everything before it read
+
+  // Half-close: FIN after the queued data. Reading continues.
+  void shutdown(TcpConnId c, TimeNs now);
+  // Close both directions: FIN after queued data; the handle is invalid on
+  // return (no more callbacks). Unread received data, or data arriving
+  // afterwards, resets the connection (RFC 9293 §3.10.4, as Linux does).
+  void close(TcpConnId c, TimeNs now);
+  // RST now, drop everything. The handle is invalid on return.
+  void abort(TcpConnId c, TimeNs now);
+
+  void set_handler(TcpConnId c, TcpHandler* h, void* user);
+  void* user(TcpConnId c) const;
+  std::optional<TcpConnStats> stats(TcpConnId c) const;
+  TcpState state(TcpConnId c) const;
+  // Options that may change on an open connection.
+  void set_nagle(TcpConnId c, bool on, TimeNs now);
+  void set_delayed_ack(TcpConnId c, bool on);
+  void set_keepalive(TcpConnId c, bool on, TimeNs now);
+  void set_congestion(TcpConnId c, TcpCongestion cc);  // before data flows; resets the controller
+
+  // --- diagnostics ----------------------------------------------------------
+  std::uint32_t connection_count() const { return used_; }  // all states, TIME-WAIT included
+  std::uint32_t time_wait_count() const { return tw_count_; }
+  std::uint32_t capacity() const { return cfg_.max_connections; }
+  // Heap bytes per connection slot (object + rings), for the benchmark.
+  std::size_t bytes_per_connection() const;
+  const TcpConfig& config() const { return cfg_; }
+  Stack& stack() { return stack_; }
+
+  // ProtocolHandler
+  void ip_input(Packet&& pkt, const wire::Ipv4Packet& ip, TimeNs now) override;
+
+  struct Conn;
+  struct Listener;
+
+ private:
+  struct Segment;  // a parsed incoming segment
+
+  // Connection pool.
+  Conn* alloc_conn(TimeNs now);
+  void init_conn(Conn& c, const FourTuple& t, const TcpConnOptions& opt, TimeNs now);
+  void free_conn(Conn& c);
+  Conn* conn_of(TcpConnId id) const;
+  TcpConnId id_of(const Conn& c) const;
+
+  // Input.
+  void listen_input(Listener& l, Segment& s, TimeNs now);
+  void syn_sent_input(Conn& c, const Segment& s, TimeNs now);
+  void conn_input(Conn& c, Segment& s, TimeNs now);
+  bool process_ack(Conn& c, const Segment& s, TimeNs now);
+  void process_data(Conn& c, Segment& s, TimeNs now);
+  void process_fin(Conn& c, TimeNs now);
+  void negotiate(Conn& c, const wire::TcpOptions& o, bool syn_has_ts);
+  bool time_wait_reusable(const Conn& c, const Segment& s) const;
+
+  // Output.
+  void output(Conn& c, TimeNs now);  // send what windows allow, FIN, ACK if pending
+  bool send_segment(Conn& c, SeqNum seq, std::uint32_t len, wire::TcpFlags flags, TimeNs now,
+                    bool retransmit = false);
+  void send_ack(Conn& c, TimeNs now) { send_segment(c, c_snd_nxt(c), 0, wire::tcp_flag::kAck, now); }
+  void send_challenge_ack(Conn& c, TimeNs now);
+  void send_rst_for(const Segment& s, TimeNs now);  // RFC 9293 §3.10.7.1 reply to an unexpected segment
+  void send_rst(Conn& c, TimeNs now);
+  void send_synack_cookie(const Segment& s, const Listener& l, TimeNs now);
+  void retransmit_una(Conn& c, TimeNs now);
+  void schedule_ack(Conn& c, TimeNs now, bool immediate);
+  static SeqNum c_snd_nxt(const Conn& c);
+
+  // Windows.
+  std::uint32_t rcv_window(const Conn& c) const;
+  std::uint16_t window_field(Conn& c, bool syn);
+  void maybe_window_update(Conn& c, TimeNs now);
+
+  // Timers.
+  static void on_rtx_timer(Timer& t, TimeNs now, void* ctx);
+  static void on_delack_timer(Timer& t, TimeNs now, void* ctx);
+  static void on_keepalive_timer(Timer& t, TimeNs now, void* ctx);
+  void rtx_timeout(Conn& c, TimeNs now);
+  void arm_rtx(Conn& c, TimeNs now);
+  void arm_keepalive(Conn& c, TimeNs now);
+  void enter_time_wait(Conn& c, TimeNs now);
+
+  // Ending.
+  void set_state(Conn& c, TcpState s);
+  void finish(Conn& c, TcpError err, TimeNs now);  // to CLOSED: report, free
+  void report_closed(Conn& c, TcpError err, TimeNs now);
+  void release(Conn& c);  // free now, or when the entry point processing it returns
+  void notify_readable(Conn& c, TimeNs now);
+  void notify_writable(Conn& c, TimeNs now);
+  void count(StackCounter k, std::uint64_t by = 1) { stack_.counters().inc(k, by); }
+  std::uint32_t ts_now(const Conn& c, TimeNs now) const;
+
+  Stack& stack_;
+  TcpConfig cfg_;
+  rte_mempool* pool_;
+  FlowTable flows_;
+  IsnGenerator isn_;
+  SynCookies cookies_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<Listener> listeners_;
+  std::uint32_t free_head_;
+  std::uint32_t used_ = 0;
+  // TIME-WAIT connections, oldest first (intrusive doubly linked by index),
+  // recycled when the pool runs out.
+  std::uint32_t tw_head_, tw_tail_;
+  std::uint32_t tw_count_ = 0;
+  std::uint16_t port_hint_;
+  // RFC 5961 §7 challenge ACK budget, refilled per second.
+  std::uint32_t challenge_budget_ = 0;
+  TimeNs challenge_epoch_ = 0;
+  std::uint32_t ts_secret_;
+  Conn* busy_ = nullptr;  // the connection an input or timer callback is processing
+};
+
+}  // namespace ustack::tcp
