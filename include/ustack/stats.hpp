@@ -73,6 +73,7 @@ namespace ustack {
   X(tcp_tx_retransmits)                                                       \
   X(tcp_tx_rst)                                                               \
   X(tcp_tx_challenge_ack)                                                     \
+  X(tcp_oow_ack_limited)                                                      \
   X(tcp_challenge_ack_limited)                                                \
   X(tcp_active_opens)                                                         \
   X(tcp_passive_opens)                                                        \

@@ -27,6 +27,7 @@ constexpr std::uint32_t kTsOptionBytes = 12;  // NOP NOP kind len tsval tsecr
 // Small segments are copied into the tail of the previous one in the receive
 // queue: a stream of tiny segments then costs bytes, not one mbuf each.
 constexpr std::uint32_t kCoalesceMax = 512;
+constexpr TimeNs kOowInterval = 500 * kNsPerMs;
 
 CcAlgorithm algo_of(TcpCongestion c) { return c == TcpCongestion::newreno ? CcAlgorithm::newreno : CcAlgorithm::cubic; }
 
@@ -147,6 +148,7 @@ struct TcpLayer::Conn {
   bool syn_timed_out = false;
   std::uint32_t ka_probes = 0;
   TimeNs last_recv = 0, last_send = 0;
+  TimeNs last_oow_ack = 0;
 
   bool ack_now = false;         // send an ACK at the end of this input
   std::uint32_t unacked_segs = 0;  // in-order segments received since our last ACK
@@ -163,7 +165,7 @@ struct TcpLayer::Conn {
   std::size_t rq_free() const { return rq.size() - rq_n; }
 };
 
-SeqNum TcpLayer::c_snd_nxt(const Conn& c) { return c.snd_nxt; }
+SeqNum TcpLayer::c_snd_max(const Conn& c) { return c.snd_max; }
 
 // --- construction ------------------------------------------------------------
 
@@ -261,6 +263,7 @@ void TcpLayer::init_conn(Conn& c, const FourTuple& t, const TcpConnOptions& opt,
   c.persist = c.syn_timed_out = false;
   c.ka_probes = 0;
   c.last_recv = c.last_send = now;
+  c.last_oow_ack = 0;
   c.ack_now = false;
   c.unacked_segs = 0;
   c.quickack = cfg_.quickack_segments;
@@ -892,7 +895,7 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
     if (static_cast<std::int32_t>(tsval - c.ts_recent) < 0) {
       if (now - c.ts_recent_age < kPawsIdle) {
         count(StackCounter::tcp_drop_paws);
-        send_ack(c, now);
+        send_dup_ack(c, s, now);
         return;
       }
       c.ts_recent = tsval;  // §5.5: idle for 24 days, the old value is meaningless
@@ -916,7 +919,7 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       return;
     }
     count(StackCounter::tcp_drop_out_of_window);
-    send_ack(c, now);
+    send_dup_ack(c, s, now);
     return;
   }
   // second: RST (RFC 5961 §3.2): exactly RCV.NXT resets, anything else in
@@ -1236,24 +1239,23 @@ void TcpLayer::process_fin(Conn& c, TimeNs now) {
   c.rcv_nxt += 1;
   c.fin_received = true;
   c.ack_now = true;
+  bool time_wait = false;
   switch (c.state) {
     case TcpState::syn_received:
     case TcpState::established: set_state(c, TcpState::close_wait); break;
     case TcpState::fin_wait_1:
-      if (c.fin_acked()) {
-        send_ack(c, now);
-        enter_time_wait(c, now);
-        return;
-      }
-      set_state(c, TcpState::closing);  // simultaneous close
+      if (c.fin_acked()) time_wait = true;
+      else set_state(c, TcpState::closing);  // simultaneous close
       break;
-    case TcpState::fin_wait_2:
-      send_ack(c, now);
-      enter_time_wait(c, now);
-      return;
+    case TcpState::fin_wait_2: time_wait = true; break;
     default: break;
   }
+  // The application hears about the end of the stream before the end of
+  // the connection (on_closed comes with TIME-WAIT).
   notify_readable(c, now);
+  if (c.dead || !time_wait) return;
+  send_ack(c, now);
+  enter_time_wait(c, now);
 }
 
 void TcpLayer::schedule_ack(Conn& c, TimeNs now, bool immediate) {
@@ -1366,13 +1368,17 @@ void TcpLayer::output(Conn& c, TimeNs now) {
       if (seg.kind == TxSegment::Kind::none) break;
       const std::uint32_t len = std::min<std::uint32_t>(seg.len, c.mss);
       if (seg.kind == TxSegment::Kind::new_data) {
-        const bool fin = c.fin_queued && c.snd_nxt + len == end;
-        if (!send_segment(c, c.snd_nxt, len, fin ? (kAck | kFin) : (kAck | kPsh), now)) break;
-        c.sb.on_transmit(TxSegment{seg.kind, seg.seq, len + (fin ? 1u : 0u), seg.rule});
-        c.snd_nxt += len + (fin ? 1 : 0);
+        bool fin = c.fin_queued && c.snd_nxt + len == end;
+        std::uint32_t sent = 0;
+        if (!send_segment(c, c.snd_nxt, len, fin ? (kAck | kFin) : (kAck | kPsh), now, false, &sent)) break;
+        fin = fin && sent == len;
+        c.sb.on_transmit(TxSegment{seg.kind, seg.seq, sent + (fin ? 1u : 0u), seg.rule});
+        c.snd_nxt += sent + (fin ? 1 : 0);
+        if (c.snd_nxt > c.snd_max) c.snd_max = c.snd_nxt;
       } else {
-        if (!send_segment(c, seg.seq, len, kAck, now, true)) break;
-        c.sb.on_transmit(TxSegment{seg.kind, seg.seq, len, seg.rule});
+        std::uint32_t sent = 0;
+        if (!send_segment(c, seg.seq, len, kAck, now, true, &sent)) break;
+        c.sb.on_transmit(TxSegment{seg.kind, seg.seq, sent, seg.rule});
       }
       continue;
     }
@@ -1401,13 +1407,15 @@ void TcpLayer::output(Conn& c, TimeNs now) {
       if (len < c.max_snd_wnd / 2 && flight) break;
     }
     if (len && len < c.mss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
-    const bool fin = c.fin_queued && c.snd_nxt + len == end;
+    bool fin = c.fin_queued && c.snd_nxt + len == end;
     const bool retransmit = c.snd_nxt < c.snd_max;
     TcpFlags f = kAck;
     if (len) f = f | kPsh;
     if (fin) f = f | kFin;
-    if (!send_segment(c, c.snd_nxt, len, f, now, retransmit)) break;
-    const std::uint32_t used = len + (fin ? 1 : 0);
+    std::uint32_t sent = 0;
+    if (!send_segment(c, c.snd_nxt, len, f, now, retransmit, &sent)) break;
+    fin = fin && sent == len;
+    const std::uint32_t used = sent + (fin ? 1 : 0);
     const SeqNum prev_max = c.snd_max;
     c.snd_nxt += used;
     if (c.snd_nxt > c.snd_max) c.snd_max = c.snd_nxt;
@@ -1421,7 +1429,8 @@ void TcpLayer::output(Conn& c, TimeNs now) {
   if (c.ack_now) send_ack(c, now);
 }
 
-bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags flags, TimeNs now, bool retransmit) {
+bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags flags, TimeNs now, bool retransmit,
+                            std::uint32_t* sent) {
   wire::TcpRepr r;
   r.src_port = c.t.local_port;
   r.dst_port = c.t.remote_port;
@@ -1460,7 +1469,12 @@ bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags fla
     if (!c.rtx.armed() && (len || syn || flags.fin())) arm_rtx(c, now);
     return false;
   }
-  if (len && p.len() < len) len = static_cast<std::uint32_t>(p.len());
+  if (len && p.len() < len) {
+    len = static_cast<std::uint32_t>(p.len());
+    flags = TcpFlags{static_cast<std::uint8_t>(flags.bits & ~TcpFlags::kFin)};
+    r.flags = flags;
+  }
+  if (sent) *sent = len;
   MutBytes hdr = p.prepend(hl);
   if (hdr.empty()) {
     count(StackCounter::tcp_tx_drop_no_mbuf);
@@ -1503,6 +1517,17 @@ bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags fla
   return true;
 }
 
+void TcpLayer::send_dup_ack(Conn& c, const Segment& s, TimeNs now) {
+  if (s.len == 0 && !s.flags.syn() && !s.flags.fin()) {
+    if (c.last_oow_ack && now - c.last_oow_ack < kOowInterval) {
+      count(StackCounter::tcp_oow_ack_limited);
+      return;
+    }
+    c.last_oow_ack = now;
+  }
+  send_ack(c, now);
+}
+
 void TcpLayer::send_challenge_ack(Conn& c, TimeNs now) {
   // RFC 5961 §7: a budget per second for the whole lcore, so challenge
   // ACKs cannot be turned into a reflector. (A shared budget is itself a
@@ -1531,7 +1556,7 @@ void TcpLayer::send_rst(Conn& c, TimeNs now) {
   wire::TcpRepr r;
   r.src_port = c.t.local_port;
   r.dst_port = c.t.remote_port;
-  r.seq = c.snd_nxt;
+  r.seq = c.snd_max;
   r.ack = c.rcv_nxt;
   r.flags = kRst | kAck;
   MutBytes hdr = p.prepend(r.header_len());

@@ -210,16 +210,28 @@ class TcpLayer final : public ProtocolHandler {
 
   // Output.
   void output(Conn& c, TimeNs now);  // send what windows allow, FIN, ACK if pending
+  // Sends [seq, seq + len) from the send buffer with `flags`. Options on
+  // the segment (SACK blocks) may leave room for less payload: *sent says
+  // how much went, and a FIN goes only when all `len` did.
   bool send_segment(Conn& c, SeqNum seq, std::uint32_t len, wire::TcpFlags flags, TimeNs now,
-                    bool retransmit = false);
-  void send_ack(Conn& c, TimeNs now) { send_segment(c, c_snd_nxt(c), 0, wire::tcp_flag::kAck, now); }
+                    bool retransmit = false, std::uint32_t* sent = nullptr);
+  // A pure ACK carries SND.MAX, not SND.NXT: after an RTO rewinds SND.NXT,
+  // the peer may already hold data up to SND.MAX, and an ACK below its
+  // RCV.NXT would be unacceptable there (answered by an ACK of its own: an
+  // ACK war). Linux's snd_nxt is never rewound, for the same reason.
+  void send_ack(Conn& c, TimeNs now) { send_segment(c, c_snd_max(c), 0, wire::tcp_flag::kAck, now); }
+  // Answers an unacceptable segment with an ACK, at most once per
+  // kOowInterval per connection for segments without data (RFC 5961 §5 /
+  // Linux's tcp_invalid_ratelimit): two ends that disagree about sequence
+  // numbers must not ping-pong ACKs.
+  void send_dup_ack(Conn& c, const Segment& s, TimeNs now);
   void send_challenge_ack(Conn& c, TimeNs now);
   void send_rst_for(const Segment& s, TimeNs now);  // RFC 9293 §3.10.7.1 reply to an unexpected segment
   void send_rst(Conn& c, TimeNs now);
   void send_synack_cookie(const Segment& s, const Listener& l, TimeNs now);
   void retransmit_una(Conn& c, TimeNs now);
   void schedule_ack(Conn& c, TimeNs now, bool immediate);
-  static SeqNum c_snd_nxt(const Conn& c);
+  static SeqNum c_snd_max(const Conn& c);
 
   // Windows.
   std::uint32_t rcv_window(const Conn& c) const;

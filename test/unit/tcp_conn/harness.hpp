@@ -3,11 +3,14 @@
 // simulation, state-machine and benchmark-style tests.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <optional>
 
 #include "drivers/fault.hpp"
 #include "drivers/mem_pair.hpp"
+#include "drivers/pcap_tee.hpp"
 #include "src/runtime/engine.hpp"
 #include "tcp/tcp_layer.hpp"
 #include "test/support/support.hpp"
@@ -23,6 +26,9 @@ inline tcp::Secret fixed_secret(std::uint8_t v) {
 struct TcpPair {
   TimeNs now = kNsPerSec;
   MemPair wire;
+  // USTACK_TCP_PCAP=file records b's side of the wire (what b sends and
+  // receives), for tshark when a test needs debugging.
+  std::unique_ptr<PcapTee> tee;
   FaultInjector fa;
   Engine a;
   Engine b;
@@ -53,11 +59,19 @@ struct TcpPair {
   TcpPair(const tcp::TcpConfig& cfg = {}, std::uint64_t seed = 1, FaultConfig a_rx = {}, FaultConfig a_tx = {},
           rte_mempool* mp = nullptr, std::size_t ring = 4096)
       : wire(ring, caps(1), caps(2)),
+        tee(open_tee(wire.b())),
         fa(wire.a(), seed, a_rx, a_tx, 16384),
         a(fa, config(1), mp ? mp : test::pool(), now),
-        b(wire.b(), config(2), mp ? mp : test::pool(), now),
+        b(tee ? static_cast<Device&>(*tee) : wire.b(), config(2), mp ? mp : test::pool(), now),
         ta(a.stack(), tcp_config(1, cfg)),
         tb(b.stack(), tcp_config(2, cfg)) {}
+
+  static std::unique_ptr<PcapTee> open_tee(Device& d) {
+    const char* path = std::getenv("USTACK_TCP_PCAP");
+    if (!path) return nullptr;
+    std::string err;
+    return PcapTee::open(d, path, 0, err);
+  }
 
   Ipv4Addr ip_a() const { return Ipv4Addr{10, 1, 0, 1}; }
   Ipv4Addr ip_b() const { return Ipv4Addr{10, 1, 0, 2}; }

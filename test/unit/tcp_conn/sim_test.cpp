@@ -1,6 +1,9 @@
 // TCP end to end on two stacks over the in-memory pair, virtual time.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <tuple>
+
 #include "test/unit/tcp_conn/endpoint.hpp"
 #include "test/unit/tcp_conn/harness.hpp"
 
@@ -21,6 +24,8 @@ struct Outcome {
   Endpoint client, server;
   bool done = false;
   std::uint32_t conns_a = 0, conns_b = 0;
+  std::uint64_t retransmits = 0;  // both sides
+  std::uint64_t wire_drops = 0;   // by the fault injector, both directions
 };
 
 void run(const Transfer& tr, Outcome& o) {
@@ -36,6 +41,27 @@ void run(const Transfer& tr, Outcome& o) {
         return o.client.eof && o.server.eof && o.client.closed && o.server.closed && p.ta.connection_count() == 0;
       },
       tr.limit);
+  if (!o.done) {
+    UNSCOPED_INFO("client eof " << o.client.eof << " closed " << o.client.closed << " shut " << o.client.shut << " sent " << o.client.sent
+                  << "; server eof " << o.server.eof << " closed " << o.server.closed << " shut " << o.server.shut << " sent " << o.server.sent
+                  << "; conns a " << p.ta.connection_count() << " b " << p.tb.connection_count() << " tw b " << p.tb.time_wait_count());
+    for (auto [name, layer, id] : {std::tuple{"client", &p.ta, o.client.conn}, std::tuple{"server", &p.tb, o.server.conn}}) {
+      if (auto st = layer->stats(id))
+        UNSCOPED_INFO(name << ": " << to_string(st->state) << " cwnd " << st->cwnd << " ssthresh " << st->ssthresh
+                           << " snd_wnd " << st->snd_wnd << " rcv_wnd " << st->rcv_wnd << " unacked " << st->unacked
+                           << " unread " << st->unread << " rto " << st->rto_ns << " rtx " << st->retransmits
+                           << " timeouts " << st->timeouts << " in " << st->bytes_in << " out " << st->bytes_out);
+      else
+        UNSCOPED_INFO(name << ": no connection");
+    }
+    for (std::size_t i = 0; i < kStackCounterCount; ++i) {
+      const auto va = p.a.stack().counters().get(i), vb = p.b.stack().counters().get(i);
+      if ((va || vb) && kStackCounterNames[i].starts_with("tcp")) UNSCOPED_INFO(kStackCounterNames[i] << " a=" << va << " b=" << vb);
+    }
+  }
+  o.retransmits = p.a.stack().counters().get(StackCounter::tcp_tx_retransmits) +
+                  p.b.stack().counters().get(StackCounter::tcp_tx_retransmits);
+  o.wire_drops = p.fa.rx_counters().dropped + p.fa.tx_counters().dropped;
   o.conns_a = p.ta.connection_count();
   o.conns_b = p.tb.connection_count() - p.tb.time_wait_count();
 }
@@ -70,3 +96,50 @@ TEST_CASE("TCP: 4 MiB each way on a clean wire", "[tcp][sim]") {
   CHECK(o.client.hash == pattern_hash(tr.ba, 22));
   CHECK(o.server.hash == pattern_hash(tr.ab, 11));
 }
+
+namespace {
+
+void lossy(TcpCongestion cc, bool sack, std::uint64_t bytes, std::uint64_t seed) {
+  Transfer tr;
+  tr.ab = bytes;
+  tr.ba = bytes;
+  tr.seed = seed;
+  tr.cfg.defaults.congestion = cc;
+  tr.cfg.defaults.sack = sack;
+  FaultConfig f;
+  f.drop = 0.05;
+  f.duplicate = 0.02;
+  f.reorder = 0.02;
+  f.jitter_ns = 50 * kNsPerUs;
+  f.delay_ns = 100 * kNsPerUs;
+  tr.a_rx = f;
+  tr.a_tx = f;
+  tr.limit = 3600 * kNsPerSec;
+  Outcome o;
+  run(tr, o);
+  INFO("client received " << o.client.received << " server received " << o.server.received);
+  CHECK(o.done);
+  CHECK(o.client.received == tr.ba);
+  CHECK(o.server.received == tr.ab);
+  CHECK(o.client.mismatches == 0);
+  CHECK(o.server.mismatches == 0);
+  CHECK(o.client.hash == pattern_hash(tr.ba, 22));
+  CHECK(o.server.hash == pattern_hash(tr.ab, 11));
+  CHECK(o.client.error == TcpError::none);
+  CHECK(o.server.error == TcpError::none);
+  // The faults happened and were repaired.
+  CHECK(o.wire_drops > 0);
+  CHECK(o.retransmits >= o.wire_drops / 4);
+}
+
+std::uint64_t sim_bytes() {
+  if (const char* e = std::getenv("USTACK_TCP_SIM_MIB")) return std::strtoull(e, nullptr, 10) << 20;
+  return 64ull << 20;
+}
+
+}  // namespace
+
+TEST_CASE("TCP: lossy wire, NewReno with SACK", "[tcp][sim][lossy]") { lossy(TcpCongestion::newreno, true, sim_bytes(), 1); }
+TEST_CASE("TCP: lossy wire, NewReno without SACK", "[tcp][sim][lossy]") { lossy(TcpCongestion::newreno, false, sim_bytes(), 2); }
+TEST_CASE("TCP: lossy wire, CUBIC with SACK", "[tcp][sim][lossy]") { lossy(TcpCongestion::cubic, true, sim_bytes(), 3); }
+TEST_CASE("TCP: lossy wire, CUBIC without SACK", "[tcp][sim][lossy]") { lossy(TcpCongestion::cubic, false, sim_bytes(), 4); }
