@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "drivers/ethdev_rss.hpp"
+
 namespace ustack {
 namespace {
 
@@ -20,20 +22,6 @@ std::string errstr(int rc) {
 }
 
 std::string port_prefix(std::uint16_t port) { return "port " + std::to_string(port) + ": "; }
-
-// A Toeplitz key of repeated 0x6d5a hashes (src, dst) and (dst, src) to the
-// same value, so both directions of a flow land on one queue (and one lcore).
-constexpr std::size_t kMaxRssKey = 64;
-constexpr std::array<std::uint8_t, kMaxRssKey> make_symmetric_key() {
-  std::array<std::uint8_t, kMaxRssKey> k{};
-  for (std::size_t i = 0; i < k.size(); i += 2) {
-    k[i] = 0x6d;
-    k[i + 1] = 0x5a;
-  }
-  return k;
-}
-// rte_eth_rss_conf takes a non-const key pointer; the PMD only reads it.
-std::array<std::uint8_t, kMaxRssKey> g_symmetric_rss_key = make_symmetric_key();
 
 constexpr std::uint64_t kWantedRxOffloads =
     RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
@@ -102,16 +90,18 @@ bool EthdevPort::configure(const EthdevConfig& cfg, std::string& err) {
 
   // RSS only spreads flows when there is more than one queue; a PMD without
   // it (or one like net_af_packet that spreads by kernel fanout) is left alone.
-  if (nb_queues_ > 1 && info.flow_type_rss_offloads != 0) {
-    std::uint64_t hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
-    if (hf == 0) hf = info.flow_type_rss_offloads;
+  const RssConfigPlan rss = plan_rss_config(nb_queues_, info.flow_type_rss_offloads, info.hash_key_size);
+  if (!rss.note.empty()) rss_notes_.push_back(rss.note);
+  if (rss.enable) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_hf = hf;
-    if (info.hash_key_size != 0 && info.hash_key_size <= kMaxRssKey) {
-      conf.rx_adv_conf.rss_conf.rss_key = g_symmetric_rss_key.data();
-      conf.rx_adv_conf.rss_conf.rss_key_len = info.hash_key_size;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss.hf;
+    rss_hf_ = rss.hf;
+    if (!rss.key.empty()) {
+      // rte_eth_rss_conf takes a non-const key pointer; the PMD only reads it.
+      rss_key_ = rss.key;
+      conf.rx_adv_conf.rss_conf.rss_key = rss_key_.data();
+      conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<std::uint8_t>(rss_key_.size());
     }
-    rss_hf_ = hf;
   }
 
   if (cfg.enable_offloads) {
@@ -143,6 +133,22 @@ bool EthdevPort::configure(const EthdevConfig& cfg, std::string& err) {
   }
 
   rc = rte_eth_dev_configure(port_, nb_queues_, nb_queues_, &conf);
+  // A PMD that refuses our RSS set-up still runs: first with its own key,
+  // then without RSS. Whatever else is wrong fails the last try.
+  if (rc != 0 && conf.rx_adv_conf.rss_conf.rss_key != nullptr) {
+    rss_notes_.push_back("rte_eth_dev_configure refused our RSS key (" + errstr(rc) + "): keeping the PMD's key");
+    conf.rx_adv_conf.rss_conf.rss_key = nullptr;
+    conf.rx_adv_conf.rss_conf.rss_key_len = 0;
+    rss_key_.clear();
+    rc = rte_eth_dev_configure(port_, nb_queues_, nb_queues_, &conf);
+  }
+  if (rc != 0 && conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS) {
+    rss_notes_.push_back("rte_eth_dev_configure refused RSS (" + errstr(rc) + "): RSS off");
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+    conf.rx_adv_conf.rss_conf = {};
+    rss_hf_ = 0;
+    rc = rte_eth_dev_configure(port_, nb_queues_, nb_queues_, &conf);
+  }
   if (rc != 0) {
     err = pre + "rte_eth_dev_configure(" + driver_ + ", " + std::to_string(nb_queues_) + " queues): " + errstr(rc);
     return false;
@@ -226,7 +232,72 @@ bool EthdevPort::start(std::string& err) {
     return false;
   }
   started_ = true;
+  // After start: PMDs (ixgbe, i40e) write their default RETA when they start.
+  rss_ = setup_rss();
   return true;
+}
+
+RssInfo EthdevPort::setup_rss() {
+  RssReadback rb;
+  rb.nqueues = nb_queues_;
+  rb.enabled = rss_hf_ != 0;
+  rb.notes = rss_notes_;
+  if (nb_queues_ <= 1 || !rb.enabled) return assess_rss(rb);
+
+  rte_eth_dev_info info;
+  int rc = rte_eth_dev_info_get(port_, &info);
+  if (rc != 0) {
+    rb.key_error = rb.reta_error = "rte_eth_dev_info_get: " + errstr(rc);
+    return assess_rss(rb);
+  }
+
+  // The table: program entry i -> queue i % n, then read back whatever the
+  // NIC holds (its own default if it refused ours).
+  if (info.reta_size == 0) {
+    rb.reta_error = "the PMD reports reta_size 0";
+  } else {
+    const std::vector<std::uint16_t> want = plan_reta(info.reta_size, nb_queues_);
+    std::vector<rte_eth_rss_reta_entry64> conf((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                               RTE_ETH_RETA_GROUP_SIZE);
+    for (auto& g : conf) std::memset(&g, 0, sizeof g);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      auto& g = conf[i / RTE_ETH_RETA_GROUP_SIZE];
+      g.mask |= std::uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+      g.reta[i % RTE_ETH_RETA_GROUP_SIZE] = want[i];
+    }
+    rc = rte_eth_dev_rss_reta_update(port_, conf.data(), info.reta_size);
+    if (rc != 0) rb.notes.push_back("cannot program the RETA (" + errstr(rc) + "): reading the PMD's own");
+    for (auto& g : conf) std::memset(g.reta, 0, sizeof g.reta);  // masks stay: read every entry
+    rc = rte_eth_dev_rss_reta_query(port_, conf.data(), info.reta_size);
+    if (rc == 0) {
+      std::vector<std::uint16_t> got(info.reta_size);
+      for (std::size_t i = 0; i < got.size(); ++i)
+        got[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+      rb.reta = std::move(got);
+    } else {
+      rb.reta_error = "rte_eth_dev_rss_reta_query: " + errstr(rc);
+    }
+  }
+
+  // Key and hash functions as the NIC has them. A PMD that does not report
+  // its key size gets the RSS specification's 40 bytes; the buffer is as
+  // large as any size it could report, so no PMD writes past it.
+  std::array<std::uint8_t, 256> key{};
+  rte_eth_rss_conf rc_conf;
+  std::memset(&rc_conf, 0, sizeof rc_conf);
+  rc_conf.rss_key = key.data();
+  const std::uint8_t key_len = info.hash_key_size != 0 ? info.hash_key_size : RssInfo::kKeyLen;
+  rc_conf.rss_key_len = key_len;
+  rc = rte_eth_dev_rss_hash_conf_get(port_, &rc_conf);
+  if (rc == 0) {
+    rb.hf = rc_conf.rss_hf;
+    rb.key = std::vector<std::uint8_t>(key.begin(), key.begin() + key_len);
+    if (!rss_key_.empty() && *rb.key != rss_key_)
+      rb.notes.push_back("the PMD reports another RSS key than the one configured: using the reported key");
+  } else {
+    rb.key_error = "rte_eth_dev_rss_hash_conf_get: " + errstr(rc);
+  }
+  return assess_rss(rb);
 }
 
 void EthdevPort::stop() {

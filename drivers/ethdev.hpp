@@ -4,8 +4,9 @@
 //
 // EthdevPort is the control plane for one port: configure N RX/TX queue
 // pairs (one per lcore, each with its own mempool), RSS when there is more
-// than one queue and the PMD offers it, offload discovery, MTU, filters,
-// link, start/stop, port statistics. It is used from the main thread at
+// than one queue and the PMD offers it (symmetric key, RETA programmed and
+// read back after start: rss()), offload discovery, MTU, filters, link,
+// start/stop, port statistics. It is used from the main thread at
 // start-up and shutdown and from the control thread (stats); every call may
 // make syscalls or take locks inside DPDK.
 //
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "drivers/device.hpp"
+#include "drivers/rss_info.hpp"
 
 namespace ustack {
 
@@ -74,6 +76,9 @@ class EthdevPort {
   EthdevPort& operator=(const EthdevPort&) = delete;
   ~EthdevPort();  // stops and closes
 
+  // Starts the port, then (with several queues and RSS) programs the RETA
+  // and reads key, table and hash functions back into rss(). RSS problems
+  // never fail the start: they leave rss() unknown, with a note saying why.
   bool start(std::string& err);
   void stop();
   // Stops (if started) and releases the port; later calls are no-ops.
@@ -83,8 +88,11 @@ class EthdevPort {
   std::uint16_t nb_queues() const { return nb_queues_; }
   const DeviceCaps& caps() const { return caps_; }
   const std::string& driver_name() const { return driver_; }
-  // RSS hash functions in use (0: RSS off).
+  // RSS hash functions configured (0: RSS off).
   std::uint64_t rss_hf() const { return rss_hf_; }
+  // How the NIC steers packets to queues, as read back at start() (queue 0's
+  // view: copy it and set `queue` per lcore). Unknown before start().
+  const RssInfo& rss() const { return rss_; }
   std::uint16_t rx_desc() const { return rx_desc_; }
   std::uint16_t tx_desc() const { return tx_desc_; }
   // One line: driver, MAC, MTU, queues, descriptors, RSS and offloads.
@@ -107,12 +115,16 @@ class EthdevPort {
  private:
   EthdevPort(std::uint16_t port, std::uint16_t nb_queues) : port_(port), nb_queues_(nb_queues) {}
   bool configure(const EthdevConfig& cfg, std::string& err);
+  RssInfo setup_rss();
 
   std::uint16_t port_;
   std::uint16_t nb_queues_;
   std::uint16_t rx_desc_ = 0;
   std::uint16_t tx_desc_ = 0;
   std::uint64_t rss_hf_ = 0;
+  std::vector<std::uint8_t> rss_key_;       // the key configured (empty: the PMD's)
+  std::vector<std::string> rss_notes_;      // degradations at configure
+  RssInfo rss_;
   DeviceCaps caps_;
   std::string driver_;
   bool started_ = false;

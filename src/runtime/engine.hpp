@@ -7,11 +7,17 @@
 // The runtime calls run_once() with the TSC-derived `now`; tests and
 // simulations call it with a virtual clock; nothing here reads a clock, takes
 // a lock, allocates or makes a syscall.
+//
+// The engine is the lcore's context: besides the stack it holds the lcore's
+// own copy of how the NIC steers flows to queues (rss()), which TCP's active
+// open needs to pick source ports whose replies land on this queue.
 #pragma once
 
 #include <array>
+#include <utility>
 
 #include "drivers/device.hpp"
+#include "drivers/rss_info.hpp"
 #include "drivers/tx_batch.hpp"
 #include "net/stack.hpp"
 
@@ -21,8 +27,11 @@ class Engine final : public PacketSink {
  public:
   static constexpr std::uint16_t kRxBurst = 32;
 
-  Engine(Device& dev, const StackConfig& cfg, rte_mempool* pool, TimeNs now)
-      : dev_(dev), tx_(dev), stack_(cfg, pool, dev.caps(), *this, now) {}
+  // `rss`: this lcore's view of the NIC's steering (its `queue` set); devices
+  // without queues to steer between (replay, in-memory pair) have one queue.
+  Engine(Device& dev, const StackConfig& cfg, rte_mempool* pool, TimeNs now,
+         RssInfo rss = RssInfo::single_queue())
+      : dev_(dev), tx_(dev), stack_(cfg, pool, dev.caps(), *this, now), rss_(std::move(rss)) {}
 
   void start(TimeNs now) {
     stack_.start(now);
@@ -51,6 +60,7 @@ class Engine final : public PacketSink {
 
   Stack& stack() { return stack_; }
   Device& device() { return dev_; }
+  const RssInfo& rss() const { return rss_; }
 
  private:
   void account() {
@@ -68,6 +78,7 @@ class Engine final : public PacketSink {
   Stack stack_;
   TxBatch::Flushed pending_;
   std::array<rte_mbuf*, kRxBurst> rx_{};
+  RssInfo rss_;
 };
 
 }  // namespace ustack

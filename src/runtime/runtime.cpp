@@ -322,6 +322,20 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     if (!arp_share_->init(nq, sock, err)) return false;
   }
 
+  // Start before the lcores are built: RSS is programmed and read back at
+  // start, and each lcore's engine gets its own copy of the result.
+  if (!port_->start(err)) return false;
+  out_line(port_->describe());
+  for (const auto& line : rss_report(opts.port, port_->rss())) out_line(line);
+  // A real NIC may take a few seconds to bring the link up; wait up to 3 s.
+  LinkStatus link = port_->link();
+  for (int i = 0; i < 30 && !link.up; ++i) {
+    timespec ts{0, 100 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+    link = port_->link();
+  }
+  out_line("port " + std::to_string(opts.port) + ": link " + link.to_string());
+
   const TimeNs now = clock_.now();
   for (std::uint16_t q = 0; q < nq; ++q) {
     auto st = std::make_unique<LcoreState>();
@@ -348,25 +362,17 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     // One announcement per host, not one per lcore.
     StackConfig lc = sc;
     lc.gratuitous_arp_on_start = sc.gratuitous_arp_on_start && q == 0;
-    st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now);
+    // Each lcore owns its copy of the steering state (nothing shared between
+    // lcores), with its own queue.
+    RssInfo rss = port_->rss();
+    rss.queue = q;
+    st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now, std::move(rss));
     if (pings_) {
       st->engine->stack().on_echo_reply(&PingSet::on_reply, pings_.get());
       if (q == 0) st->pings = pings_.get();
     }
     lcores_.push_back(std::move(st));
   }
-
-  if (!port_->start(err)) return false;
-
-  out_line(port_->describe());
-  // A real NIC may take a few seconds to bring the link up; wait up to 3 s.
-  LinkStatus link = port_->link();
-  for (int i = 0; i < 30 && !link.up; ++i) {
-    timespec ts{0, 100 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
-    link = port_->link();
-  }
-  out_line("port " + std::to_string(opts.port) + ": link " + link.to_string());
   return true;
 }
 
@@ -550,6 +556,7 @@ PortSnapshot Runtime::port_snapshot() const {
   p.queues = port_->nb_queues();
   p.link = port_->link().to_string();
   p.stats = port_->stats();
+  p.rss = port_->rss();
   return p;
 }
 

@@ -69,6 +69,10 @@ class Json {
     item(key);
     append_json_string(s_, v);
   }
+  void boolean(std::string_view key, bool v) {
+    item(key);
+    s_ += v ? "true" : "false";
+  }
   void null(std::string_view key) {
     item(key);
     s_ += "null";
@@ -110,7 +114,68 @@ void port_stats_fields(Json& j, const PortStats& p) {
   j.u64("rx_nombuf", p.rx_nombuf);
 }
 
+std::string key_hex(const RssInfo& rss) {
+  std::string s;
+  char buf[4];
+  for (std::uint8_t b : rss.key) {
+    std::snprintf(buf, sizeof buf, "%02x", b);
+    s += buf;
+  }
+  return s;
+}
+
+void rss_fields(Json& j, const RssInfo& rss) {
+  j.str("steering", to_string(rss.steering));
+  j.boolean("known", rss.known());
+  j.u64("queues", rss.nqueues);
+  j.u64("reta_size", rss.reta.size());
+  // How many RETA entries select each queue: shows the table was programmed.
+  j.open_array("reta_entries_per_queue");
+  if (rss.steering == RssSteering::toeplitz) {
+    std::vector<std::uint64_t> per(rss.nqueues, 0);
+    for (std::uint16_t q : rss.reta)
+      if (q < per.size()) ++per[q];
+    for (std::uint64_t n : per) j.u64({}, n);
+  }
+  j.close(']');
+  j.boolean("key_symmetric", rss.key_symmetric());
+  if (rss.steering == RssSteering::toeplitz) {
+    j.str("key", key_hex(rss));
+  } else {
+    j.null("key");
+  }
+  j.boolean("ipv4_tcp", rss.ipv4_tcp);
+  j.boolean("ipv4_udp", rss.ipv4_udp);
+  j.str("note", rss.note);
+}
+
 }  // namespace
+
+std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss) {
+  const std::string pre = "port " + std::to_string(port_id) + ": rss ";
+  const std::string queues = std::to_string(rss.nqueues) + " queue" + (rss.nqueues == 1 ? "" : "s");
+  std::vector<std::string> out;
+  switch (rss.steering) {
+    case RssSteering::single_queue:
+      out.push_back(pre + "single-queue (every flow is queue 0's)");
+      break;
+    case RssSteering::toeplitz: {
+      std::string s = pre + "toeplitz, key " + (rss.key_symmetric() ? "symmetric" : "not symmetric") + " (" +
+                      key_hex(rss).substr(0, 16) + "...), reta " + std::to_string(rss.reta.size()) +
+                      " entries over " + queues + ", hashes";
+      if (rss.ipv4_tcp) s += " ipv4-tcp";
+      if (rss.ipv4_udp) s += " ipv4-udp";
+      out.push_back(s);
+      break;
+    }
+    case RssSteering::unknown:
+      out.push_back(pre + "unknown over " + queues + " (TCP checks each flow's queue in software): " +
+                    (rss.note.empty() ? "no reason recorded" : rss.note));
+      return out;
+  }
+  if (!rss.note.empty()) out.push_back(pre + "note: " + rss.note);
+  return out;
+}
 
 bool is_drop_counter(std::size_t index) { return kStackCounterNames[index].find("drop") != std::string_view::npos; }
 
@@ -180,6 +245,9 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
   } else {
     j.null("stats");
   }
+  j.open("rss");
+  rss_fields(j, port.rss);
+  j.close();
   j.close();
   j.close(']');
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "drivers/ethdev.hpp"
+#include "drivers/rss_info.hpp"
 #include "ustack/stats.hpp"
 
 namespace ustack {
@@ -39,6 +40,7 @@ struct PortSnapshot {
   std::uint16_t queues = 0;
   std::string link;
   std::optional<PortStats> stats;
+  RssInfo rss;  // queue 0's view
 };
 
 // True for counters that count a dropped packet (name contains "drop").
@@ -46,6 +48,12 @@ bool is_drop_counter(std::size_t index);
 // The protocol group of a counter: its name's prefix up to the first '_'
 // when that is eth/arp/ipv4/icmp, else "resources".
 std::string counter_group(std::size_t index);
+
+// The start-up report of how the port steers flows: one summary line, then
+// a line for what was degraded on the way (when anything was):
+//   port 0: rss toeplitz, key symmetric, reta 128 entries over 2 queues, hashes ipv4-tcp ipv4-udp
+//   port 0: rss unknown over 2 queues (TCP checks each flow's queue in software): WHY
+std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss);
 
 // "t=1.0s lcore0/q0 rx=.. tx=.. drop=.. | port0 ipackets=.. ..." (no newline).
 std::string stats_line(double uptime_s, const std::vector<LcoreSnapshot>& lcores, const PortSnapshot& port);

@@ -9,7 +9,8 @@ addresses at once; every ping must be answered, which needs each lcore to
 resolve the kernel's MAC in its own ARP cache although ARP replies land on
 one queue (the runtime copies ARP replies to every lcore). Also checked: the
 JSON has both lcores and their counters add up, one capture per queue, and
-neither capture has a malformed packet or a bad checksum.
+neither capture has a malformed packet or a bad checksum. net_af_packet has
+no RSS: the JSON must say steering is unknown (start-up unaffected).
 Skips (77) when not root, without network namespaces, or with fewer than 2 CPUs.
 """
 
@@ -89,6 +90,10 @@ def body():
             check(doc["totals"]["icmp_tx_echo_reply"] == SOURCES * PINGS,
                   f"echo replies: {doc['totals']['icmp_tx_echo_reply']}")
             check(all(l["arp_share_dropped"] == 0 for l in lcores), "no ARP copy was dropped")
+            rss = doc["ports"][0]["rss"]
+            check(rss["steering"] == "unknown" and not rss["known"] and rss["queues"] == 2 and
+                  "no RSS hash function" in rss["note"],
+                  f"net_af_packet offers no RSS: steering unknown ({rss['note']})")
             root, ext = os.path.splitext(capture)
             n = 0
             for q in (0, 1):
