@@ -44,7 +44,7 @@ struct PortSnapshot {
 // True for counters that count a dropped packet (name contains "drop").
 bool is_drop_counter(std::size_t index);
 // The protocol group of a counter: its name's prefix up to the first '_'
-// when that is eth/arp/ipv4/icmp, else "resources".
+// when that is eth/arp/ipv4/icmp/udp, else "resources".
 std::string counter_group(std::size_t index);
 
 // "t=1.0s lcore0/q0 rx=.. tx=.. drop=.. | port0 ipackets=.. ..." (no newline).
