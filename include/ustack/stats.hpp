@@ -66,6 +66,20 @@ namespace ustack {
   X(icmp_drop_unknown_type)                                                        \
   X(icmp_drop_broadcast_echo)                                                      \
   X(icmp_error_rate_limited)                                                       \
+  /* udp */                                                                        \
+  X(udp_rx_datagrams)         /* valid datagrams received */                       \
+  X(udp_rx_delivered)         /* queued to a socket (one per socket for multi) */  \
+  X(udp_tx_datagrams)                                                              \
+  X(udp_rx_icmp_error)        /* ICMP errors reported to a socket */               \
+  X(udp_drop_truncated)                                                            \
+  X(udp_drop_bad_length)                                                           \
+  X(udp_drop_bad_checksum)                                                         \
+  X(udp_drop_no_socket)       /* unicast: answered with port unreachable */        \
+  X(udp_drop_no_socket_multi) /* broadcast/multicast nobody listens to */          \
+  X(udp_drop_queue_full)      /* per socket, per datagram */                       \
+  X(udp_drop_no_mbuf)         /* no mbuf to clone for one more socket */           \
+  X(udp_drop_icmp_truncated)  /* ICMP error quoting less than IP + UDP header */   \
+  X(udp_drop_icmp_no_socket)  /* ICMP error about no socket of ours */             \
   /* resources */                                                                  \
   /* tcp */                                                                        \
   X(tcp_rx_segments)                                                          \

@@ -110,6 +110,12 @@ class Stack {
   // or non-initial fragments (RFC 1122 §3.2.2).
   void send_icmp_error(const wire::Ipv4Packet& ip, std::uint8_t type, std::uint8_t code, TimeNs now);
 
+  // 255.255.255.255 or our subnet's broadcast address. Public so UDP can
+  // accept binds to a broadcast address (to receive only broadcasts).
+  bool is_local_broadcast(Ipv4Addr a) const {
+    return a.is_limited_broadcast() || (cfg_.ip.prefix_len < 31 && a == cfg_.ip.broadcast());
+  }
+
   const StackConfig& config() const { return cfg_; }
   const DeviceCaps& caps() const { return caps_; }
   const StackCounters& counters() const { return ctr_; }
@@ -128,9 +134,6 @@ class Stack {
   void send_arp(wire::ArpOp op, const MacAddr& eth_dst, const MacAddr& tha, Ipv4Addr tpa, TimeNs now);
   bool icmp_error_allowed(TimeNs now);
   std::optional<Ipv4Addr> next_hop(Ipv4Addr dst) const;
-  bool is_local_broadcast(Ipv4Addr a) const {
-    return a.is_limited_broadcast() || (cfg_.ip.prefix_len < 31 && a == cfg_.ip.broadcast());
-  }
 
   StackConfig cfg_;
   rte_mempool* pool_;

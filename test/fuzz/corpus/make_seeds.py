@@ -67,6 +67,18 @@ t("odd_options", TCP(sport=1, dport=2, flags="S", dataofs=9),
   bytes.fromhex("fd06020401010103030f0402") + b"\0" * 4)  # unknown kind, NOPs, wscale 15, sackOK, EOL
 t("bad_option_len", TCP(sport=1, dport=2, flags="A", dataofs=6), bytes.fromhex("fd010101") + b"hi")
 
+# udp: the UDP part of datagrams from PEER to US (fuzz_udp verifies checksums
+# with those addresses)
+def u(name, dgram, trailing=b""):
+    w("fuzz_udp", name, bytes(IP(bytes(IP(src=PEER, dst=US)/dgram))[UDP]) + trailing)
+u("dns_query", UDP(sport=40000, dport=53)/bytes.fromhex("123401000001000000000000076578616d706c6503636f6d0000010001"))
+u("empty", UDP(sport=5353, dport=9))
+u("odd_payload", UDP(sport=5353, dport=9)/b"hello world")
+u("zero_checksum", UDP(sport=1234, dport=5678, chksum=0)/b"no checksum")
+u("all_ones", UDP(sport=7, dport=7)/bytes.fromhex("7bc8"))  # the sum is zero: sent as 0xffff
+u("trailing", UDP(sport=5353, dport=9)/b"hell", b" world")  # bytes after the UDP length
+u("bad_length", UDP(sport=5353, dport=9, len=30)/b"hello world")
+
 # stack: config byte, then [step][len_hi][len_lo][frame] records
 def rec(step, frame):
     b = bytes(frame)
