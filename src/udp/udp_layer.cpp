@@ -138,7 +138,7 @@ UdpSocket* UdpLayer::open() {
 
 std::size_t UdpLayer::max_payload() const {
   const std::size_t mtu = stack_.caps().mtu;
-  const std::size_t hdrs = wire::Ipv4Repr::header_len() + kUdpHeaderLen;
+  const std::size_t hdrs = wire::kIpv4MinHeaderLen + kUdpHeaderLen;
   return mtu > hdrs ? std::min(mtu - hdrs, wire::kUdpMaxPayloadLen) : 0;
 }
 
@@ -303,7 +303,7 @@ UdpStatus UdpLayer::output(UdpSocket& s, Packet&& pkt, UdpEndpoint dst, TimeNs n
     // only sets it when the IP checksum is offloaded too.
     rte_mbuf* m = pkt.get();
     m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
-    m->l3_len = wire::Ipv4Repr::header_len();
+    m->l3_len = wire::kIpv4MinHeaderLen;
     m->l4_len = kUdpHeaderLen;
   }
   if (!stack_.ip_output(std::move(pkt), dst.addr, wire::ipproto::kUdp, now)) {

@@ -106,3 +106,19 @@ w("fuzz_stack", "malformed", bytes([0x00]) + rec(1, b"\x02\x00\x00")
   + rec(1, E(IP(ihl=4, src=PEER, dst=US)))
   + rec(1, E(frag))
   + rec(1, E(IP(src=PEER, dst=US)/ICMP(type=8, chksum=0x1234))))
+
+# igmp: IGMP messages (the IP payload) of every version and shape
+from scapy.contrib.igmp import IGMP
+from scapy.contrib.igmpv3 import IGMPv3, IGMPv3gr, IGMPv3mq, IGMPv3mr
+w("fuzz_igmp", "v1_query", IGMP(type=0x11, mrcode=0, gaddr="0.0.0.0"))
+w("fuzz_igmp", "v2_group_query", IGMP(type=0x11, mrcode=10, gaddr="239.1.2.3"))
+w("fuzz_igmp", "v2_report", IGMP(type=0x16, mrcode=0, gaddr="239.1.2.3"))
+w("fuzz_igmp", "v2_leave_long", IGMP(type=0x17, mrcode=0, gaddr="239.1.2.3")/b"\x01\x02\x03\x04")
+w("fuzz_igmp", "v3_general_query", IGMPv3(type=0x11, mrcode=100)/IGMPv3mq(gaddr="0.0.0.0", qrv=2, qqic=125))
+w("fuzz_igmp", "v3_source_query", IGMPv3(type=0x11, mrcode=0xa3)/IGMPv3mq(gaddr="232.1.1.1", s=1, qrv=3, qqic=0x8f,
+  srcaddrs=["10.0.0.1", "10.0.0.9"]))
+w("fuzz_igmp", "v3_report", IGMPv3(type=0x22)/IGMPv3mr(records=[IGMPv3gr(rtype=4, maddr="239.1.2.3"),
+  IGMPv3gr(rtype=1, maddr="232.1.1.1", srcaddrs=["10.0.0.1", "10.0.0.9"]),
+  IGMPv3gr(rtype=6, maddr="232.1.1.2", srcaddrs=["192.0.2.7"])]))
+w("fuzz_igmp", "v3_report_aux", IGMPv3(type=0x22)/IGMPv3mr(numgrp=2)/Raw(bytes(IGMPv3gr(rtype=5, auxdlen=1,
+  maddr="239.9.9.9", srcaddrs=["10.1.1.1"])) + b"\xde\xad\xbe\xef" + bytes(IGMPv3gr(rtype=7, maddr="239.9.9.10"))))
