@@ -210,6 +210,22 @@ Secret Transcript::current() const {
   return ok ? out : Secret{};
 }
 
+Secret Transcript::current_with(const Suite& s, Bytes extra) const {
+  if (ctx_ == nullptr) {
+    Buf all = pending_;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return hash(s, all);
+  }
+  EVP_MD_CTX* c = EVP_MD_CTX_new();
+  Secret out;
+  auto o = out.resize(suite_->hash_len);
+  unsigned n = 0;
+  const bool ok = EVP_MD_CTX_copy_ex(c, ctx_) == 1 && EVP_DigestUpdate(c, extra.data(), extra.size()) == 1 &&
+                  EVP_DigestFinal_ex(c, o.data(), &n) == 1;
+  EVP_MD_CTX_free(c);
+  return ok ? out : Secret{};
+}
+
 void Transcript::replace_with_message_hash() {
   const Secret h = current();
   EVP_DigestInit_ex(ctx_, md_of(*suite_), nullptr);

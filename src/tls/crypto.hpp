@@ -97,6 +97,9 @@ class Transcript {
   // After HelloRetryRequest: replace ClientHello1 by message_hash (§4.4.1).
   void replace_with_message_hash();
   Secret current() const;
+  // Hash(transcript so far || extra) without adding `extra` (PSK binders
+  // cover a truncated ClientHello). Works before the suite is set, with `s`.
+  Secret current_with(const Suite& s, Bytes extra) const;
   bool has_suite() const { return suite_ != nullptr; }
 
  private:
