@@ -208,6 +208,62 @@ std::size_t TcpLayer::bytes_per_connection() const {
          c.ooo.max_segments() * 24 + c.sb.capacity() * sizeof(SackBlock) + 16 * sizeof(void*);
 }
 
+const char* TcpLayer::check_invariants() const {
+  std::uint32_t used = 0, tw = 0;
+  for (const auto& cp : conns_) {
+    const Conn& c = *cp;
+    if (!c.in_use) {
+      if (c.state != TcpState::closed || c.rq_n || c.snd.buffered() || !c.ooo.empty()) return "free slot holds state";
+      continue;
+    }
+    ++used;
+    if (c.dead) return "dead connection outlived its entry point";
+    if (c.state == TcpState::closed || c.state == TcpState::listen) return "connection in use in CLOSED or LISTEN";
+    if (flows_.find(c.t) != std::optional<std::uint32_t>{c.index}) return "connection not in the flow table";
+    if (c.state == TcpState::time_wait) ++tw;
+    if (!(c.snd_una <= c.snd_nxt)) return "SND.UNA > SND.NXT";
+    if (!(c.snd_nxt <= c.snd_max)) return "SND.NXT > SND.MAX";
+    const bool synced = c.state != TcpState::syn_sent && c.state != TcpState::syn_received;
+    if (synced && c.state != TcpState::time_wait) {
+      if (c.snd_max > c.snd.end() + (c.fin_queued ? 1u : 0u)) return "SND.MAX beyond the data and FIN";
+      if (c.snd.snd_una() != c.snd_una && !(c.fin_acked() && c.snd.snd_una() + 1 == c.snd_una))
+        return "send buffer does not start at SND.UNA";
+    }
+    if (c.snd.buffered() > c.snd.max_bytes() || c.snd.buffered() > c.opt.sndbuf) return "send buffer over its bound";
+    if (c.rq_n > c.rq.size()) return "receive ring overflow";
+    std::uint64_t queued = 0;
+    for (std::size_t i = 0; i < c.rq_n; ++i) {
+      const rte_mbuf* m = c.rq[(c.rq_head + i) % c.rq.size()];
+      if (!m) return "null mbuf in the receive queue";
+      queued += rte_pktmbuf_pkt_len(m);
+    }
+    if (queued != c.rq_bytes) return "receive queue byte count";
+    const std::uint64_t offered = c.rcv_adv > c.rcv_nxt ? static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt) : 0;
+    if (c.rq_bytes + offered > c.opt.rcvbuf) return "receive queue plus offered window over rcvbuf";
+    if (c.ooo.bytes() > offered || c.ooo.segments() > c.ooo.max_segments()) return "out-of-order data beyond the window";
+    if (c.snd_una != c.snd_max && c.state != TcpState::time_wait && !c.rtx.armed())
+      return "data in flight without a retransmission timer";
+  }
+  if (used != used_ || used_ > cfg_.max_connections) return "connection count";
+  if (tw != tw_count_) return "TIME-WAIT count";
+  std::uint32_t listed = 0;
+  for (std::uint32_t i = tw_head_; i != kNone; i = conns_[i]->tw_next) {
+    if (conns_[i]->state != TcpState::time_wait || ++listed > tw_count_) return "TIME-WAIT list";
+  }
+  if (listed != tw_count_) return "TIME-WAIT list length";
+  for (std::uint32_t li = 0; li < listeners_.size(); ++li) {
+    std::uint32_t pending = 0;
+    for (const auto& cp : conns_)
+      if (cp->in_use && cp->listener == li) {
+        if (cp->state != TcpState::syn_received) return "listener's pending connection not in SYN-RECEIVED";
+        ++pending;
+      }
+    if (pending != listeners_[li].pending) return "listener backlog count";
+    if (listeners_[li].used && pending > listeners_[li].backlog) return "listener over its backlog";
+  }
+  return nullptr;
+}
+
 // --- pool --------------------------------------------------------------------
 
 TcpLayer::Conn* TcpLayer::alloc_conn(TimeNs now) {
