@@ -333,7 +333,9 @@ void TcpLayer::free_conn(Conn& c) {
   w.cancel(c.rtx);
   w.cancel(c.delack);
   w.cancel(c.keepalive);
-  if (c.state == TcpState::time_wait) {
+  // On the TIME-WAIT list: asked of the links, not of the state, which
+  // finish() has already set to CLOSED when a RST ends a TIME-WAIT.
+  if (c.tw_prev != kNone || c.tw_next != kNone || tw_head_ == c.index) {
     if (c.tw_prev != kNone) conns_[c.tw_prev]->tw_next = c.tw_next; else tw_head_ = c.tw_next;
     if (c.tw_next != kNone) conns_[c.tw_next]->tw_prev = c.tw_prev; else tw_tail_ = c.tw_prev;
     c.tw_prev = c.tw_next = kNone;
