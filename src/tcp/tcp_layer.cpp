@@ -1081,21 +1081,12 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 // §3.10.7.4 fifth, with RFC 5961 §5's acceptable range and RFC 5681/6582/6675
 // loss detection. Returns false when the segment is to be dropped.
 bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
-  if (s.ack > c.snd_max) {
-    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_ack(c, now);
-    return false;
-  }
-  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
-  if (s.ack < c.snd_una - win) {
-    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_challenge_ack(c, now);
-    return false;
-  }
   if (c.state == TcpState::syn_received) {
-    if (!(s.ack > c.snd_una)) {
+    // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT completes the handshake; any
+    // other ACK is answered by <SEQ=SEG.ACK><CTL=RST>. RFC 5961 §5.2's
+    // ACK-and-drop is for synchronized states: nothing is synchronized yet.
+    if (!(s.ack > c.snd_una && s.ack <= c.snd_max)) {
+      count(StackCounter::tcp_drop_bad_ack);
       send_rst_for(s, now);
       return false;
     }
@@ -1129,6 +1120,20 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     }
     if (c.dead) return false;
     return true;
+  }
+
+  if (s.ack > c.snd_max) {
+    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_ack(c, now);
+    return false;
+  }
+  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
+  if (s.ack < c.snd_una - win) {
+    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_challenge_ack(c, now);
+    return false;
   }
 
   const SeqNum old_una = c.snd_una;
