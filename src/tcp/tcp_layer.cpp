@@ -917,7 +917,7 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.wnd;  // a SYN's window is never scaled (RFC 7323 §2.2)
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
