@@ -56,6 +56,7 @@ struct TcpLayer::Segment {
   std::uint32_t len = 0;  // payload bytes
   wire::TcpOptions opt;
   Packet pkt;
+  bool syn_window = false;  // wnd came on a SYN: never scaled (RFC 7323 §2.2)
   std::uint32_t seg_len() const { return len + (flags.syn() ? 1 : 0) + (flags.fin() ? 1 : 0); }
 };
 
@@ -941,10 +942,20 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
 }
 
 void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
-  // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
-  if (c.state == TcpState::syn_received && s.flags.syn() && !s.flags.ack() && s.seq == c.irs) {
-    send_segment(c, c.iss, 0, kSyn | kAck, now, true);
-    return;
+  if (c.state == TcpState::syn_received && s.flags.syn() && s.seq == c.irs && (!s.flags.ack() || !c.passive)) {
+    // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
+    if (!s.flags.ack()) {
+      send_segment(c, c.iss, 0, kSyn | kAck, now, true);
+      return;
+    }
+    // Simultaneous open (§3.5 figure 7, line 6): the peer's SYN-ACK repeats
+    // the SYN we took already and acknowledges ours. Go on with its ACK (and
+    // any data) from RCV.NXT instead of challenging the SYN, as Linux's
+    // tcp_validate_incoming() lets this one pass; an unacceptable ACK is
+    // then reset by process_ack().
+    s.flags = TcpFlags{static_cast<std::uint8_t>(s.flags.bits & ~TcpFlags::kSyn)};
+    s.seq += 1;
+    s.syn_window = true;
   }
   // RFC 7323 §5.3 PAWS: an older timestamp than the last in-window one is
   // an old duplicate. RSTs are exempt (R1 says so: their TSval may be stale).
@@ -1099,7 +1110,7 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.syn_window ? s.wnd : std::uint32_t{s.wnd} << c.snd_wscale;
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
