@@ -987,6 +987,11 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       count(StackCounter::tcp_drop_rst_out_of_window);
       return;
     }
+    // TIME-WAIT: the peer's FIN again (our ACK of it was lost). §3.10.7.4
+    // says acknowledge it and restart the 2 MSL timeout; one below RCV.NXT,
+    // it never passes the test above, so it is recognised here.
+    if (c.state == TcpState::time_wait && s.flags.fin() && s.seq + (s.len + 1) == c.rcv_nxt)
+      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
     count(StackCounter::tcp_drop_out_of_window);
     send_dup_ack(c, s, now);
     return;
@@ -1079,10 +1084,6 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
     } else if (!c.fin_received && s.seq + s.len > c.rcv_nxt) {
       c.ooo_fin = true;
       c.ooo_fin_seq = s.seq + s.len;
-      c.ack_now = true;
-    } else if (c.state == TcpState::time_wait) {
-      // A retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4).
-      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
       c.ack_now = true;
     }
   }
