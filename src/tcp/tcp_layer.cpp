@@ -1369,8 +1369,13 @@ std::uint16_t TcpLayer::window_field(Conn& c, bool syn) {
       w = static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt);
     }
   }
-  // Round up so the scaled field still covers the old right edge.
-  std::uint32_t field = (w + (1u << c.rcv_wscale) - 1) >> c.rcv_wscale;
+  // RFC 7323 §2.3: SEG.WND = RCV.WND >> Rcv.Wind.Shift, rounded down. The
+  // edge the peer computes may then fall short of rcv_adv by less than one
+  // unit (the retraction of §2.4); data up to rcv_adv is still accepted, as
+  // the acceptability test uses rcv_adv, which never moves left. Rounding up
+  // instead pushed rcv_adv up to 2^shift - 1 bytes past the buffer on every
+  // ACK, so a peer sending a few bytes per ACK never saw the window close.
+  std::uint32_t field = w >> c.rcv_wscale;
   if (field > 0xffff) field = 0xffff;
   const SeqNum adv = c.rcv_nxt + (field << c.rcv_wscale);
   if (adv > c.rcv_adv) c.rcv_adv = adv;
