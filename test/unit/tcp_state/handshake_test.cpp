@@ -409,3 +409,17 @@ TEST_CASE("SYN-SENT: the SYN-ACK's window is not scaled (RFC 7323 §2.2)", "[tcp
   p.send_ack();
   CHECK(p.stats()->snd_wnd == 100u << 7);
 }
+
+TEST_CASE("ESTABLISHED (active): a retransmitted SYN-ACK is acknowledged again", "[tcp_state][syn_sent]") {
+  Peer p;
+  p.establish_active();
+  // Our ACK of the SYN-ACK was lost: the peer sends it again.
+  p.inject(p.repr(kSyn | kAck, p.p_iss, p.l_iss + 1));
+  const Out a = p.one();
+  CHECK(a.flags_are(kAck));
+  CHECK(a.seq() == p.l_nxt);
+  CHECK(a.ack() == p.p_nxt);
+  CHECK(p.state() == TcpState::established);
+  CHECK(p.app.connects == 1);
+  CHECK(p.ctr(StackCounter::tcp_tx_challenge_ack) == 0);
+}
