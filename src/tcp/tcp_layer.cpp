@@ -56,6 +56,7 @@ struct TcpLayer::Segment {
   std::uint32_t len = 0;  // payload bytes
   wire::TcpOptions opt;
   Packet pkt;
+  bool syn_window = false;  // wnd came on a SYN: never scaled (RFC 7323 §2.2)
   std::uint32_t seg_len() const { return len + (flags.syn() ? 1 : 0) + (flags.fin() ? 1 : 0); }
 };
 
@@ -208,6 +209,62 @@ std::size_t TcpLayer::bytes_per_connection() const {
          c.ooo.max_segments() * 24 + c.sb.capacity() * sizeof(SackBlock) + 16 * sizeof(void*);
 }
 
+const char* TcpLayer::check_invariants() const {
+  std::uint32_t used = 0, tw = 0;
+  for (const auto& cp : conns_) {
+    const Conn& c = *cp;
+    if (!c.in_use) {
+      if (c.state != TcpState::closed || c.rq_n || c.snd.buffered() || !c.ooo.empty()) return "free slot holds state";
+      continue;
+    }
+    ++used;
+    if (c.dead) return "dead connection outlived its entry point";
+    if (c.state == TcpState::closed || c.state == TcpState::listen) return "connection in use in CLOSED or LISTEN";
+    if (flows_.find(c.t) != std::optional<std::uint32_t>{c.index}) return "connection not in the flow table";
+    if (c.state == TcpState::time_wait) ++tw;
+    if (!(c.snd_una <= c.snd_nxt)) return "SND.UNA > SND.NXT";
+    if (!(c.snd_nxt <= c.snd_max)) return "SND.NXT > SND.MAX";
+    const bool synced = c.state != TcpState::syn_sent && c.state != TcpState::syn_received;
+    if (synced && c.state != TcpState::time_wait) {
+      if (c.snd_max > c.snd.end() + (c.fin_queued ? 1u : 0u)) return "SND.MAX beyond the data and FIN";
+      if (c.snd.snd_una() != c.snd_una && !(c.fin_acked() && c.snd.snd_una() + 1 == c.snd_una))
+        return "send buffer does not start at SND.UNA";
+    }
+    if (c.snd.buffered() > c.snd.max_bytes() || c.snd.buffered() > c.opt.sndbuf) return "send buffer over its bound";
+    if (c.rq_n > c.rq.size()) return "receive ring overflow";
+    std::uint64_t queued = 0;
+    for (std::size_t i = 0; i < c.rq_n; ++i) {
+      const rte_mbuf* m = c.rq[(c.rq_head + i) % c.rq.size()];
+      if (!m) return "null mbuf in the receive queue";
+      queued += rte_pktmbuf_pkt_len(m);
+    }
+    if (queued != c.rq_bytes) return "receive queue byte count";
+    const std::uint64_t offered = c.rcv_adv > c.rcv_nxt ? static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt) : 0;
+    if (c.rq_bytes + offered > c.opt.rcvbuf) return "receive queue plus offered window over rcvbuf";
+    if (c.ooo.bytes() > offered || c.ooo.segments() > c.ooo.max_segments()) return "out-of-order data beyond the window";
+    if (c.snd_una != c.snd_max && c.state != TcpState::time_wait && !c.rtx.armed())
+      return "data in flight without a retransmission timer";
+  }
+  if (used != used_ || used_ > cfg_.max_connections) return "connection count";
+  if (tw != tw_count_) return "TIME-WAIT count";
+  std::uint32_t listed = 0;
+  for (std::uint32_t i = tw_head_; i != kNone; i = conns_[i]->tw_next) {
+    if (conns_[i]->state != TcpState::time_wait || ++listed > tw_count_) return "TIME-WAIT list";
+  }
+  if (listed != tw_count_) return "TIME-WAIT list length";
+  for (std::uint32_t li = 0; li < listeners_.size(); ++li) {
+    std::uint32_t pending = 0;
+    for (const auto& cp : conns_)
+      if (cp->in_use && cp->listener == li) {
+        if (cp->state != TcpState::syn_received) return "listener's pending connection not in SYN-RECEIVED";
+        ++pending;
+      }
+    if (pending != listeners_[li].pending) return "listener backlog count";
+    if (listeners_[li].used && pending > listeners_[li].backlog) return "listener over its backlog";
+  }
+  return nullptr;
+}
+
 // --- pool --------------------------------------------------------------------
 
 TcpLayer::Conn* TcpLayer::alloc_conn(TimeNs now) {
@@ -277,7 +334,9 @@ void TcpLayer::free_conn(Conn& c) {
   w.cancel(c.rtx);
   w.cancel(c.delack);
   w.cancel(c.keepalive);
-  if (c.state == TcpState::time_wait) {
+  // On the TIME-WAIT list: asked of the links, not of the state, which
+  // finish() has already set to CLOSED when a RST ends a TIME-WAIT.
+  if (c.tw_prev != kNone || c.tw_next != kNone || tw_head_ == c.index) {
     if (c.tw_prev != kNone) conns_[c.tw_prev]->tw_next = c.tw_next; else tw_head_ = c.tw_next;
     if (c.tw_next != kNone) conns_[c.tw_next]->tw_prev = c.tw_prev; else tw_tail_ = c.tw_prev;
     c.tw_prev = c.tw_next = kNone;
@@ -859,7 +918,7 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.wnd;  // a SYN's window is never scaled (RFC 7323 §2.2)
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
@@ -883,10 +942,20 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
 }
 
 void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
-  // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
-  if (c.state == TcpState::syn_received && s.flags.syn() && !s.flags.ack() && s.seq == c.irs) {
-    send_segment(c, c.iss, 0, kSyn | kAck, now, true);
-    return;
+  if (c.state == TcpState::syn_received && s.flags.syn() && s.seq == c.irs && (!s.flags.ack() || !c.passive)) {
+    // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
+    if (!s.flags.ack()) {
+      send_segment(c, c.iss, 0, kSyn | kAck, now, true);
+      return;
+    }
+    // Simultaneous open (§3.5 figure 7, line 6): the peer's SYN-ACK repeats
+    // the SYN we took already and acknowledges ours. Go on with its ACK (and
+    // any data) from RCV.NXT instead of challenging the SYN, as Linux's
+    // tcp_validate_incoming() lets this one pass; an unacceptable ACK is
+    // then reset by process_ack().
+    s.flags = TcpFlags{static_cast<std::uint8_t>(s.flags.bits & ~TcpFlags::kSyn)};
+    s.seq += 1;
+    s.syn_window = true;
   }
   // RFC 7323 §5.3 PAWS: an older timestamp than the last in-window one is
   // an old duplicate. RSTs are exempt (R1 says so: their TSval may be stale).
@@ -918,6 +987,11 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       count(StackCounter::tcp_drop_rst_out_of_window);
       return;
     }
+    // TIME-WAIT: the peer's FIN again (our ACK of it was lost). §3.10.7.4
+    // says acknowledge it and restart the 2 MSL timeout; one below RCV.NXT,
+    // it never passes the test above, so it is recognised here.
+    if (c.state == TcpState::time_wait && s.flags.fin() && s.seq + (s.len + 1) == c.rcv_nxt)
+      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
     count(StackCounter::tcp_drop_out_of_window);
     send_dup_ack(c, s, now);
     return;
@@ -1011,10 +1085,6 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       c.ooo_fin = true;
       c.ooo_fin_seq = s.seq + s.len;
       c.ack_now = true;
-    } else if (c.state == TcpState::time_wait) {
-      // A retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4).
-      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
-      c.ack_now = true;
     }
   }
   output(c, now);
@@ -1023,21 +1093,12 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 // §3.10.7.4 fifth, with RFC 5961 §5's acceptable range and RFC 5681/6582/6675
 // loss detection. Returns false when the segment is to be dropped.
 bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
-  if (s.ack > c.snd_max) {
-    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_ack(c, now);
-    return false;
-  }
-  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
-  if (s.ack < c.snd_una - win) {
-    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_challenge_ack(c, now);
-    return false;
-  }
   if (c.state == TcpState::syn_received) {
-    if (!(s.ack > c.snd_una)) {
+    // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT completes the handshake; any
+    // other ACK is answered by <SEQ=SEG.ACK><CTL=RST>. RFC 5961 §5.2's
+    // ACK-and-drop is for synchronized states: nothing is synchronized yet.
+    if (!(s.ack > c.snd_una && s.ack <= c.snd_max)) {
+      count(StackCounter::tcp_drop_bad_ack);
       send_rst_for(s, now);
       return false;
     }
@@ -1050,7 +1111,7 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.syn_window ? s.wnd : std::uint32_t{s.wnd} << c.snd_wscale;
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
@@ -1071,6 +1132,20 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     }
     if (c.dead) return false;
     return true;
+  }
+
+  if (s.ack > c.snd_max) {
+    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_ack(c, now);
+    return false;
+  }
+  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
+  if (s.ack < c.snd_una - win) {
+    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_challenge_ack(c, now);
+    return false;
   }
 
   const SeqNum old_una = c.snd_una;
@@ -1294,8 +1369,13 @@ std::uint16_t TcpLayer::window_field(Conn& c, bool syn) {
       w = static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt);
     }
   }
-  // Round up so the scaled field still covers the old right edge.
-  std::uint32_t field = (w + (1u << c.rcv_wscale) - 1) >> c.rcv_wscale;
+  // RFC 7323 §2.3: SEG.WND = RCV.WND >> Rcv.Wind.Shift, rounded down. The
+  // edge the peer computes may then fall short of rcv_adv by less than one
+  // unit (the retraction of §2.4); data up to rcv_adv is still accepted, as
+  // the acceptability test uses rcv_adv, which never moves left. Rounding up
+  // instead pushed rcv_adv up to 2^shift - 1 bytes past the buffer on every
+  // ACK, so a peer sending a few bytes per ACK never saw the window close.
+  std::uint32_t field = w >> c.rcv_wscale;
   if (field > 0xffff) field = 0xffff;
   const SeqNum adv = c.rcv_nxt + (field << c.rcv_wscale);
   if (adv > c.rcv_adv) c.rcv_adv = adv;

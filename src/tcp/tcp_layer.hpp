@@ -181,6 +181,18 @@ class TcpLayer final : public ProtocolHandler {
   std::size_t bytes_per_connection() const;
   const TcpConfig& config() const { return cfg_; }
   Stack& stack() { return stack_; }
+  // Self-check for tests and fuzzing: walks every connection slot (detached
+  // and TIME-WAIT ones too) and every listener, and returns a short
+  // description of the first broken invariant, nullptr when all hold:
+  //  - SND.UNA <= SND.NXT <= SND.MAX, nothing sent beyond the buffered data
+  //    and the FIN, the send buffer starting at SND.UNA and within sndbuf;
+  //  - the receive queue's byte count matches its mbufs, and what is queued
+  //    plus the window still offered stays within rcvbuf (the out-of-order
+  //    data inside that window);
+  //  - data in flight has the retransmission timer armed;
+  //  - the pool, TIME-WAIT and listener backlog counts match the slots.
+  // O(connections + queued segments); never call it on a hot path.
+  const char* check_invariants() const;
 
   // ProtocolHandler
   void ip_input(Packet&& pkt, const wire::Ipv4Packet& ip, TimeNs now) override;

@@ -122,3 +122,31 @@ w("fuzz_igmp", "v3_report", IGMPv3(type=0x22)/IGMPv3mr(records=[IGMPv3gr(rtype=4
   IGMPv3gr(rtype=6, maddr="232.1.1.2", srcaddrs=["192.0.2.7"])]))
 w("fuzz_igmp", "v3_report_aux", IGMPv3(type=0x22)/IGMPv3mr(numgrp=2)/Raw(bytes(IGMPv3gr(rtype=5, auxdlen=1,
   maddr="239.9.9.9", srcaddrs=["10.1.1.1"])) + b"\xde\xad\xbe\xef" + bytes(IGMPv3gr(rtype=7, maddr="239.9.9.10"))))
+# tcp_conn: setup bytes, then ops (see test/fuzz/fuzz_tcp_conn.cpp). No
+# scapy here: the harness builds the segments, the input only steers it.
+def seg(flow, flags, seq=0, ack=0, wnd=0xff, opts=0x01, arg=0, n=0, far=False):
+    return bytes([(flow << 5) | (0x10 if far else 0), flags, (seq >> 8) & 0xff, seq & 0xff,
+                  (ack >> 8) & 0xff, ack & 0xff, wnd, opts, arg, n])
+def op(code, *args, flow=0):
+    return bytes([(flow << 5) | code, *args])
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+TIME, SEND, READ, SHUT, CLOSE, ABORT, OPTS, NEWSYN, LISTEN = 2, 3, 4, 5, 6, 7, 8, 9, 10
+# ESTABLISHED with timestamps, window scaling and SACK: data both ways, a
+# loss repaired by SACK, a zero window, an orderly close into TIME-WAIT.
+w("fuzz_tcp_conn", "established_exchange", bytes([0x70 | 4, 0x00])
+  + op(SEND, 20) + op(TIME, 24) + seg(0, ACK) + seg(0, ACK | PSH, n=100)
+  + seg(0, ACK | PSH, seq=1200, n=100) + op(READ, 20) + seg(0, ACK | PSH, n=200)
+  + seg(0, ACK, wnd=0) + op(SEND, 40) + op(TIME, 28) + op(TIME, 29) + seg(0, ACK)
+  + op(SHUT) + seg(0, ACK | FIN) + op(TIME, 36))
+# Active open (flow 4) answered by a SYN-ACK with options, then RST probes
+# in and out of the window and an exact one.
+w("fuzz_tcp_conn", "active_open_resets", bytes([0x70 | 2, 0x10])
+  + seg(4, SYN | ACK, seq=0xffff, opts=0x71, arg=180) + op(SEND, 5, flow=4)
+  + seg(4, RST, seq=100) + seg(4, RST, seq=0x7fff, far=True) + seg(4, SYN, seq=10)
+  + seg(4, ACK | PSH, ack=0x0100, n=3) + op(TIME, 30) + seg(4, RST))
+# A listener with a backlog of 2: the third SYN gets a cookie, its ACK
+# opens a connection; simultaneous close on another; TIME-WAIT reuse.
+w("fuzz_tcp_conn", "listen_cookies", bytes([0x10 | 1, 0x84])
+  + op(NEWSYN, 0, flow=0) + op(NEWSYN, 0x10, flow=1) + op(NEWSYN, 0x50, flow=2)
+  + seg(2, ACK) + seg(0, ACK) + op(SHUT, flow=0) + seg(0, ACK | FIN, ack=0xffff)
+  + seg(0, ACK) + op(NEWSYN, 0x90, flow=0) + op(TIME, 33) + op(LISTEN) + op(TIME, 38))
