@@ -205,8 +205,12 @@ TcpLayer::~TcpLayer() { stack_.set_protocol_handler(wire::ipproto::kTcp, nullptr
 std::size_t TcpLayer::bytes_per_connection() const {
   if (conns_.empty()) return 0;
   const Conn& c = *conns_[0];
-  return sizeof(Conn) + c.rq.size() * sizeof(rte_mbuf*) + c.snd.max_segments() * 16 +
-         c.ooo.max_segments() * 24 + c.sb.capacity() * sizeof(SackBlock) + 16 * sizeof(void*);
+  // Five heap blocks per slot (the Conn and four arrays); glibc adds about
+  // 16 bytes to each (chunk header, rounding).
+  constexpr std::size_t kMallocOverhead = 5 * 16;
+  return sizeof(Conn) + sizeof(conns_[0]) + c.rq.capacity() * sizeof(rte_mbuf*) + c.snd.ring_bytes() +
+         c.ooo.slot_bytes() + c.sb.capacity() * sizeof(SackBlock) + kMallocOverhead +
+         flows_.connection_bytes() / cfg_.max_connections;
 }
 
 const char* TcpLayer::check_invariants() const {

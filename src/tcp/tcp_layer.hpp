@@ -177,7 +177,10 @@ class TcpLayer final : public ProtocolHandler {
   std::uint32_t connection_count() const { return used_; }  // all states, TIME-WAIT included
   std::uint32_t time_wait_count() const { return tw_count_; }
   std::uint32_t capacity() const { return cfg_.max_connections; }
-  // Heap bytes per connection slot (object + rings), for the benchmark.
+  // Heap bytes per connection slot, all allocated at construction whether
+  // the slot is used or not: the TCB, its rings (send, receive, out-of-order,
+  // SACK scoreboard), its pool pointer and its share of the flow table.
+  // Payload is not included: it lives in mbufs (none for an idle connection).
   std::size_t bytes_per_connection() const;
   const TcpConfig& config() const { return cfg_; }
   Stack& stack() { return stack_; }
