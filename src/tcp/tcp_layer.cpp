@@ -1160,8 +1160,17 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
           c.cc.on_dup_ack(DupAckEvent{now, s.ack, c.snd_max, flight});
         const auto rs = c.sb.enter_recovery();
         ++c.st.fast_retransmits;
-        if (rs.retransmit.kind != TxSegment::Kind::none)
-          send_segment(c, rs.retransmit.seq, rs.retransmit.len, kAck, now, true);
+        // The scoreboard counts the whole segment as retransmitted; when
+        // SACK blocks of our own leave less room in one, the rest goes too
+        // (else it would wait for the RTO).
+        SeqNum seq = rs.retransmit.seq;
+        std::uint32_t left = rs.retransmit.kind != TxSegment::Kind::none ? rs.retransmit.len : 0;
+        while (left) {
+          std::uint32_t sent = 0;
+          if (!send_segment(c, seq, left, kAck, now, true, &sent) || sent == 0) break;
+          seq += sent;
+          left -= sent;
+        }
         arm_rtx(c, now);
       }
     } else {
@@ -1321,11 +1330,24 @@ void TcpLayer::maybe_window_update(Conn& c, TimeNs now) {
   if (c.ack_now || grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss)) send_ack(c, now);
 }
 
+std::uint32_t TcpLayer::segment_room(const Conn& c) const {
+  // The header send_segment() will build for a data segment: timestamps on
+  // every segment, SACK blocks while our out-of-order queue holds data.
+  wire::TcpRepr r;
+  if (c.ts_ok) r.options.timestamps = wire::TcpTimestamps{0, 0};
+  if (c.sack_ok && !c.ooo.empty()) {
+    std::array<SackBlock, wire::kTcpMaxSackBlocks> b{};
+    r.options.sack_count = static_cast<std::uint8_t>(c.ooo.sack_blocks(b));
+  }
+  const std::uint32_t room = stack_.caps().mtu - 20u - static_cast<std::uint32_t>(r.header_len());
+  return std::min<std::uint32_t>(c.mss, room);
+}
+
 void TcpLayer::retransmit_una(Conn& c, TimeNs now) {
   if (c.snd_una == c.snd_max) return;
   const SeqNum end = c.data_end();
   if (c.snd_una < end) {
-    const std::uint32_t len = std::min<std::uint32_t>(c.mss, static_cast<std::uint32_t>(end - c.snd_una));
+    const std::uint32_t len = std::min<std::uint32_t>(segment_room(c), static_cast<std::uint32_t>(end - c.snd_una));
     const bool fin = c.fin_queued && c.snd_una + len == end && c.snd_max > end;
     send_segment(c, c.snd_una, len, fin ? (kAck | kFin) : (kAck | kPsh), now, true);
   } else if (c.fin_queued) {
@@ -1354,6 +1376,10 @@ void TcpLayer::output(Conn& c, TimeNs now) {
   // RFC 3042 limited transmit: one more segment per duplicate ACK, two at most.
   if (!c.cc.in_recovery() && c.cc.window().dup_acks() > 0 && c.cc.window().dup_acks() < kDupAckThreshold)
     cwnd += c.cc.window().dup_acks() * c.mss;
+  // Payload per segment: the MSS, less the SACK blocks a segment carries
+  // while our own receive side has a hole (else every full segment would
+  // leave a 12-28 byte remainder to go out alone).
+  const std::uint32_t smss = segment_room(c);
   int budget = 64;  // segments per call: bounds the time one connection holds the lcore
   while (budget-- > 0) {
     if (sack_recovery) {
@@ -1366,7 +1392,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
         sendable = static_cast<std::uint32_t>(std::min(end, wnd_end) - c.snd_nxt);
       const TxSegment seg = c.sb.next_seg(sendable);
       if (seg.kind == TxSegment::Kind::none) break;
-      const std::uint32_t len = std::min<std::uint32_t>(seg.len, c.mss);
+      const std::uint32_t len = std::min<std::uint32_t>(seg.len, smss);
       if (seg.kind == TxSegment::Kind::new_data) {
         bool fin = c.fin_queued && c.snd_nxt + len == end;
         std::uint32_t sent = 0;
@@ -1390,7 +1416,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
     const SeqNum wnd_end = c.snd_una + c.snd_wnd;
     const std::uint32_t wnd_room = wnd_end > c.snd_nxt ? static_cast<std::uint32_t>(wnd_end - c.snd_nxt) : 0;
     const std::uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
-    std::uint32_t len = std::min({unsent, static_cast<std::uint32_t>(c.mss), wnd_room, cwnd_room});
+    std::uint32_t len = std::min({unsent, smss, wnd_room, cwnd_room});
     if (unsent && len == 0) {
       // Zero window with nothing in flight: the persist timer probes it
       // (RFC 9293 §3.8.6.1). cwnd-limited: the next ACK clocks more out.
@@ -1400,13 +1426,13 @@ void TcpLayer::output(Conn& c, TimeNs now) {
       }
       break;
     }
-    if (len < unsent && len < c.mss) {
+    if (len < unsent && len < smss) {
       // Sender SWS avoidance (§3.8.6.2.1): a partial segment only if it is
       // at least half the largest window the peer offered, or nothing is in
       // flight to clock out the rest.
       if (len < c.max_snd_wnd / 2 && flight) break;
     }
-    if (len && len < c.mss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
+    if (len && len < smss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
     bool fin = c.fin_queued && c.snd_nxt + len == end;
     const bool retransmit = c.snd_nxt < c.snd_max;
     TcpFlags f = kAck;
