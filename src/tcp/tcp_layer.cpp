@@ -1327,7 +1327,17 @@ void TcpLayer::maybe_window_update(Conn& c, TimeNs now) {
   }
   const SeqNum edge = c.rcv_nxt + rcv_window(c);
   const std::uint32_t grow = edge > c.rcv_adv ? static_cast<std::uint32_t>(edge - c.rcv_adv) : 0;
-  if (c.ack_now || grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss)) send_ack(c, now);
+  const bool update = grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss);
+  if (&c == busy_) {
+    // The application reads from inside a callback of this connection's
+    // input (an echo server in on_readable): the segment being processed
+    // ends with output(), which sends the ACK, on whatever data the
+    // application sends back if it does. A pure ACK here would go first
+    // and be one packet too many.
+    if (update) c.ack_now = true;
+    return;
+  }
+  if (c.ack_now || update) send_ack(c, now);
 }
 
 std::uint32_t TcpLayer::segment_room(const Conn& c) const {
