@@ -23,6 +23,8 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 constexpr std::uint16_t kDefaultPeerMss = 536;
 // RFC 7323 §5.5: a ts_recent idle for 24 days is no longer trusted.
 constexpr TimeNs kPawsIdle = 24ull * 24 * 3600 * kNsPerSec;
+// RFC 7323 §5.3 R1 tolerance, in timestamp ticks (see conn_input()).
+constexpr std::int32_t kPawsWindow = 1;
 constexpr std::uint32_t kTsOptionBytes = 12;  // NOP NOP kind len tsval tsecr
 // Small segments are copied into the tail of the previous one in the receive
 // queue: a stream of tiny segments then costs bytes, not one mbuf each.
@@ -890,9 +892,13 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
   }
   // RFC 7323 §5.3 PAWS: an older timestamp than the last in-window one is
   // an old duplicate. RSTs are exempt (R1 says so: their TSval may be stale).
+  // One tick of slack, as Linux allows (TCP_PAWS_WINDOW): two segments the
+  // network swapped (a veth does, when the sender's softirqs run on two
+  // CPUs) may carry timestamps one tick apart, and the older is no old
+  // duplicate; a duplicate from an earlier incarnation is far older.
   if (c.ts_ok && s.opt.timestamps && !s.flags.rst()) {
     const std::uint32_t tsval = s.opt.timestamps->tsval;
-    if (static_cast<std::int32_t>(tsval - c.ts_recent) < 0) {
+    if (static_cast<std::int32_t>(tsval - c.ts_recent) < -kPawsWindow) {
       if (now - c.ts_recent_age < kPawsIdle) {
         count(StackCounter::tcp_drop_paws);
         send_dup_ack(c, s, now);
@@ -954,7 +960,9 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 
   // RFC 7323 §4.3: remember the timestamp of a segment covering the last
   // ACK we sent (so a delayed ACK still echoes the earliest unacked one).
-  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent) {
+  // Never backwards: PAWS let a segment one tick older through.
+  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent &&
+      static_cast<std::int32_t>(s.opt.timestamps->tsval - c.ts_recent) >= 0) {
     c.ts_recent = s.opt.timestamps->tsval;
     c.ts_recent_age = now;
   }
