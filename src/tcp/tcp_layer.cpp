@@ -1082,10 +1082,15 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
   }
 
   const SeqNum old_una = c.snd_una;
-  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK),
+  // and, as Linux does (tcp_may_update_window), whenever the ACK advances
+  // SND.UNA: the window is relative to the ACK that carries it, so a
+  // retransmission from the peer (an older SEG.SEQ) that acknowledges new
+  // data must bring its window along; else the right edge, SND.UNA +
+  // SND.WND, moves past anything the peer offered and we send beyond it.
   const std::uint32_t new_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
   const bool window_changed = new_wnd != c.snd_wnd;
-  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack)) {
+  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack) || s.ack > c.snd_una) {
     c.snd_wnd = new_wnd;
     c.max_snd_wnd = std::max(c.max_snd_wnd, new_wnd);
     c.snd_wl1 = s.seq;
