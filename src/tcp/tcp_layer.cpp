@@ -23,6 +23,8 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 constexpr std::uint16_t kDefaultPeerMss = 536;
 // RFC 7323 §5.5: a ts_recent idle for 24 days is no longer trusted.
 constexpr TimeNs kPawsIdle = 24ull * 24 * 3600 * kNsPerSec;
+// RFC 7323 §5.3 R1 tolerance, in timestamp ticks (see conn_input()).
+constexpr std::int32_t kPawsWindow = 1;
 constexpr std::uint32_t kTsOptionBytes = 12;  // NOP NOP kind len tsval tsecr
 // Small segments are copied into the tail of the previous one in the receive
 // queue: a stream of tiny segments then costs bytes, not one mbuf each.
@@ -963,9 +965,13 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
   }
   // RFC 7323 §5.3 PAWS: an older timestamp than the last in-window one is
   // an old duplicate. RSTs are exempt (R1 says so: their TSval may be stale).
+  // One tick of slack, as Linux allows (TCP_PAWS_WINDOW): two segments the
+  // network swapped (a veth does, when the sender's softirqs run on two
+  // CPUs) may carry timestamps one tick apart, and the older is no old
+  // duplicate; a duplicate from an earlier incarnation is far older.
   if (c.ts_ok && s.opt.timestamps && !s.flags.rst()) {
     const std::uint32_t tsval = s.opt.timestamps->tsval;
-    if (static_cast<std::int32_t>(tsval - c.ts_recent) < 0) {
+    if (static_cast<std::int32_t>(tsval - c.ts_recent) < -kPawsWindow) {
       if (now - c.ts_recent_age < kPawsIdle) {
         count(StackCounter::tcp_drop_paws);
         send_dup_ack(c, s, now);
@@ -1032,7 +1038,9 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 
   // RFC 7323 §4.3: remember the timestamp of a segment covering the last
   // ACK we sent (so a delayed ACK still echoes the earliest unacked one).
-  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent) {
+  // Never backwards: PAWS let a segment one tick older through.
+  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent &&
+      static_cast<std::int32_t>(s.opt.timestamps->tsval - c.ts_recent) >= 0) {
     c.ts_recent = s.opt.timestamps->tsval;
     c.ts_recent_age = now;
   }
@@ -1153,10 +1161,15 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
   }
 
   const SeqNum old_una = c.snd_una;
-  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK),
+  // and, as Linux does (tcp_may_update_window), whenever the ACK advances
+  // SND.UNA: the window is relative to the ACK that carries it, so a
+  // retransmission from the peer (an older SEG.SEQ) that acknowledges new
+  // data must bring its window along; else the right edge, SND.UNA +
+  // SND.WND, moves past anything the peer offered and we send beyond it.
   const std::uint32_t new_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
   const bool window_changed = new_wnd != c.snd_wnd;
-  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack)) {
+  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack) || s.ack > c.snd_una) {
     c.snd_wnd = new_wnd;
     c.max_snd_wnd = std::max(c.max_snd_wnd, new_wnd);
     c.snd_wl1 = s.seq;
@@ -1239,8 +1252,17 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
           c.cc.on_dup_ack(DupAckEvent{now, s.ack, c.snd_max, flight});
         const auto rs = c.sb.enter_recovery();
         ++c.st.fast_retransmits;
-        if (rs.retransmit.kind != TxSegment::Kind::none)
-          send_segment(c, rs.retransmit.seq, rs.retransmit.len, kAck, now, true);
+        // The scoreboard counts the whole segment as retransmitted; when
+        // SACK blocks of our own leave less room in one, the rest goes too
+        // (else it would wait for the RTO).
+        SeqNum seq = rs.retransmit.seq;
+        std::uint32_t left = rs.retransmit.kind != TxSegment::Kind::none ? rs.retransmit.len : 0;
+        while (left) {
+          std::uint32_t sent = 0;
+          if (!send_segment(c, seq, left, kAck, now, true, &sent) || sent == 0) break;
+          seq += sent;
+          left -= sent;
+        }
         arm_rtx(c, now);
       }
     } else {
@@ -1402,14 +1424,37 @@ void TcpLayer::maybe_window_update(Conn& c, TimeNs now) {
   }
   const SeqNum edge = c.rcv_nxt + rcv_window(c);
   const std::uint32_t grow = edge > c.rcv_adv ? static_cast<std::uint32_t>(edge - c.rcv_adv) : 0;
-  if (c.ack_now || grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss)) send_ack(c, now);
+  const bool update = grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss);
+  if (&c == busy_) {
+    // The application reads from inside a callback of this connection's
+    // input (an echo server in on_readable): the segment being processed
+    // ends with output(), which sends the ACK, on whatever data the
+    // application sends back if it does. A pure ACK here would go first
+    // and be one packet too many.
+    if (update) c.ack_now = true;
+    return;
+  }
+  if (c.ack_now || update) send_ack(c, now);
+}
+
+std::uint32_t TcpLayer::segment_room(const Conn& c) const {
+  // The header send_segment() will build for a data segment: timestamps on
+  // every segment, SACK blocks while our out-of-order queue holds data.
+  wire::TcpRepr r;
+  if (c.ts_ok) r.options.timestamps = wire::TcpTimestamps{0, 0};
+  if (c.sack_ok && !c.ooo.empty()) {
+    std::array<SackBlock, wire::kTcpMaxSackBlocks> b{};
+    r.options.sack_count = static_cast<std::uint8_t>(c.ooo.sack_blocks(b));
+  }
+  const std::uint32_t room = stack_.caps().mtu - 20u - static_cast<std::uint32_t>(r.header_len());
+  return std::min<std::uint32_t>(c.mss, room);
 }
 
 void TcpLayer::retransmit_una(Conn& c, TimeNs now) {
   if (c.snd_una == c.snd_max) return;
   const SeqNum end = c.data_end();
   if (c.snd_una < end) {
-    const std::uint32_t len = std::min<std::uint32_t>(c.mss, static_cast<std::uint32_t>(end - c.snd_una));
+    const std::uint32_t len = std::min<std::uint32_t>(segment_room(c), static_cast<std::uint32_t>(end - c.snd_una));
     const bool fin = c.fin_queued && c.snd_una + len == end && c.snd_max > end;
     send_segment(c, c.snd_una, len, fin ? (kAck | kFin) : (kAck | kPsh), now, true);
   } else if (c.fin_queued) {
@@ -1438,6 +1483,10 @@ void TcpLayer::output(Conn& c, TimeNs now) {
   // RFC 3042 limited transmit: one more segment per duplicate ACK, two at most.
   if (!c.cc.in_recovery() && c.cc.window().dup_acks() > 0 && c.cc.window().dup_acks() < kDupAckThreshold)
     cwnd += c.cc.window().dup_acks() * c.mss;
+  // Payload per segment: the MSS, less the SACK blocks a segment carries
+  // while our own receive side has a hole (else every full segment would
+  // leave a 12-28 byte remainder to go out alone).
+  const std::uint32_t smss = segment_room(c);
   int budget = 64;  // segments per call: bounds the time one connection holds the lcore
   while (budget-- > 0) {
     if (sack_recovery) {
@@ -1450,7 +1499,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
         sendable = static_cast<std::uint32_t>(std::min(end, wnd_end) - c.snd_nxt);
       const TxSegment seg = c.sb.next_seg(sendable);
       if (seg.kind == TxSegment::Kind::none) break;
-      const std::uint32_t len = std::min<std::uint32_t>(seg.len, c.mss);
+      const std::uint32_t len = std::min<std::uint32_t>(seg.len, smss);
       if (seg.kind == TxSegment::Kind::new_data) {
         bool fin = c.fin_queued && c.snd_nxt + len == end;
         std::uint32_t sent = 0;
@@ -1474,7 +1523,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
     const SeqNum wnd_end = c.snd_una + c.snd_wnd;
     const std::uint32_t wnd_room = wnd_end > c.snd_nxt ? static_cast<std::uint32_t>(wnd_end - c.snd_nxt) : 0;
     const std::uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
-    std::uint32_t len = std::min({unsent, static_cast<std::uint32_t>(c.mss), wnd_room, cwnd_room});
+    std::uint32_t len = std::min({unsent, smss, wnd_room, cwnd_room});
     if (unsent && len == 0) {
       // Zero window with nothing in flight: the persist timer probes it
       // (RFC 9293 §3.8.6.1). cwnd-limited: the next ACK clocks more out.
@@ -1484,13 +1533,13 @@ void TcpLayer::output(Conn& c, TimeNs now) {
       }
       break;
     }
-    if (len < unsent && len < c.mss) {
+    if (len < unsent && len < smss) {
       // Sender SWS avoidance (§3.8.6.2.1): a partial segment only if it is
       // at least half the largest window the peer offered, or nothing is in
       // flight to clock out the rest.
       if (len < c.max_snd_wnd / 2 && flight) break;
     }
-    if (len && len < c.mss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
+    if (len && len < smss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
     bool fin = c.fin_queued && c.snd_nxt + len == end;
     const bool retransmit = c.snd_nxt < c.snd_max;
     TcpFlags f = kAck;

@@ -245,6 +245,8 @@ class TcpLayer final : public ProtocolHandler {
   void send_rst(Conn& c, TimeNs now);
   void send_synack_cookie(const Segment& s, const Listener& l, TimeNs now);
   void retransmit_una(Conn& c, TimeNs now);
+  // Payload bytes a data segment can carry now: the MSS, less SACK blocks.
+  std::uint32_t segment_room(const Conn& c) const;
   void schedule_ack(Conn& c, TimeNs now, bool immediate);
   static SeqNum c_snd_max(const Conn& c);
 
