@@ -221,8 +221,10 @@ const char* TcpLayer::check_invariants() const {
     const Conn& c = *cp;
     if (!c.in_use) {
       if (c.state != TcpState::closed || c.rq_n || c.snd.buffered() || !c.ooo.empty()) return "free slot holds state";
+      if (c.rtx.armed() || c.delack.armed() || c.keepalive.armed()) return "timer armed on a free slot";
       continue;
     }
+    if (c.detached && c.handler) return "detached connection keeps its handler";
     ++used;
     if (c.dead) return "dead connection outlived its entry point";
     if (c.state == TcpState::closed || c.state == TcpState::listen) return "connection in use in CLOSED or LISTEN";
@@ -818,7 +820,12 @@ void TcpLayer::listen_input(Listener& l, Segment& s, TimeNs now) {
         count(StackCounter::tcp_established);
         ++c.st.segs_in;
         c.rcv_adv = c.rcv_nxt + std::min<std::uint32_t>(l.opt.rcvbuf, 0xffff);
+        // As on every other path into a callback, the connection is busy: an
+        // abort() or close() from on_accept marks it dead instead of freeing
+        // it under us (and handing its slot to a connect() made there too).
+        busy_ = &c;
         if (l.handler) l.handler->on_accept(*this, TcpListenerId{static_cast<std::uint32_t>(&l - listeners_.data())}, id_of(c), now);
+        busy_ = nullptr;
         if (c.dead) {
           free_conn(c);
           return;

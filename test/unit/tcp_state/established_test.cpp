@@ -424,3 +424,24 @@ TEST_CASE("ESTABLISHED: the out-of-order queue is bounded", "[tcp_state][establi
   CHECK(a.h.options.sack_blocks[0].left == p.p_nxt + 400);
   CHECK(p.app.got.size() == 300);
 }
+
+TEST_CASE("ESTABLISHED: the peer's sequence numbers wrap around 2^32", "[tcp_state][established]") {
+  Peer p;
+  p.p_iss = SeqNum{0xfffffe00u};
+  p.establish_passive();
+  p.tcp->set_delayed_ack(p.conn, false);
+  for (int i = 0; i < 4; ++i) {
+    p.send_data(bytes_n(300, static_cast<std::uint8_t>(i)));
+    CHECK(p.one().ack() == p.p_nxt);
+  }
+  CHECK(p.p_nxt.raw() < 0x1000);  // wrapped
+  CHECK(p.app.got.size() == 1200);
+  // Out of order across the wrap, then the gap.
+  p.send(kAck | kPsh | kFin, p.p_nxt + 100, bytes_n(50));
+  CHECK(p.one().ack() == p.p_nxt);
+  p.send(kAck | kPsh, p.p_nxt, bytes_n(100));
+  p.p_nxt += 151;
+  CHECK(p.one().ack() == p.p_nxt);
+  CHECK(p.state() == TcpState::close_wait);
+  CHECK(p.app.got.size() == 1350);
+}

@@ -423,3 +423,30 @@ TEST_CASE("ESTABLISHED (active): a retransmitted SYN-ACK is acknowledged again",
   CHECK(p.app.connects == 1);
   CHECK(p.ctr(StackCounter::tcp_tx_challenge_ack) == 0);
 }
+
+TEST_CASE("SYN-SENT: options we did not offer are not used, whatever the SYN-ACK says",
+          "[tcp_state][syn_sent][options]") {
+  Peer p;
+  TcpConnOptions o = p.tcp->config().defaults;
+  o.window_scaling = o.timestamps = o.sack = false;
+  const Out syn = p.connect(&o);
+  CHECK(syn.h.options.mss);
+  CHECK_FALSE(syn.h.options.wscale);
+  CHECK_FALSE(syn.h.options.sack_permitted);
+  CHECK_FALSE(syn.h.options.timestamps);
+  wire::TcpRepr r = p.repr(kSyn | kAck, p.p_iss, p.l_nxt);
+  r.options.mss = 1460;
+  r.options.wscale = 7;
+  r.options.sack_permitted = true;
+  r.options.timestamps = wire::TcpTimestamps{777, 0};
+  p.inject(r);
+  p.p_nxt = p.p_iss + 1;
+  const Out a = p.one();
+  CHECK_FALSE(a.h.options.timestamps);
+  const auto st = p.stats();
+  CHECK(st->snd_wscale == 0);
+  CHECK(st->rcv_wscale == 0);
+  CHECK_FALSE(st->sack);
+  CHECK_FALSE(st->timestamps);
+  CHECK(st->mss == 1460);
+}

@@ -393,3 +393,28 @@ TEST_CASE("SYN cookies: a full backlog answers with a cookie, the final ACK crea
     CHECK_FALSE(f.p.stats()->sack);
   }
 }
+
+TEST_CASE("SYN cookies: the application may abort and connect from inside on_accept", "[tcp_state][listen][cookies]") {
+  CookieFixture f;
+  Peer& p = f.p;
+  std::optional<TcpConnId> next;
+  p.app.accept_hook = [&](tcp::TcpLayer& t, TcpConnId c, TimeNs now) {
+    t.abort(c, now);
+    // The slot just freed is taken at once by a new active open.
+    next = t.connect(kPeerIp, 7000, &p.app, nullptr, t.config().defaults, now, 7001);
+  };
+  // The completing ACK carries data and a FIN: nothing of it may reach the
+  // aborted connection, nor the new one in its slot.
+  p.send_data(bytes_n(100), kPsh | kFin);
+  REQUIRE(p.app.accepts == 1);
+  REQUIRE(next);
+  const auto o = p.out();
+  INFO(Peer::describe(o));
+  REQUIRE(o.size() == 2);
+  CHECK(o[0].flags_are(kRst | kAck));
+  CHECK(o[0].h.dst_port == 1002);
+  CHECK(o[1].flags_are(kSyn));
+  CHECK(o[1].h.dst_port == 7000);
+  CHECK(p.tcp->state(*next) == TcpState::syn_sent);
+  CHECK(p.tcp->readable(*next) == 0);
+}

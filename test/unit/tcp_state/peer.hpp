@@ -20,6 +20,7 @@
 
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -103,9 +104,13 @@ struct Recorder final : tcp::TcpHandler {
   std::vector<std::uint8_t> got;
   bool eof = false;
 
-  void on_accept(tcp::TcpLayer&, TcpListenerId, TcpConnId c, TimeNs) override {
+  // Runs inside on_accept, for tests of calls made from callbacks.
+  std::function<void(tcp::TcpLayer&, TcpConnId, TimeNs)> accept_hook;
+
+  void on_accept(tcp::TcpLayer& t, TcpListenerId, TcpConnId c, TimeNs now) override {
     ++accepts;
     conn = c;
+    if (accept_hook) accept_hook(t, c, now);
   }
   void on_connected(tcp::TcpLayer&, TcpConnId c, TimeNs) override {
     ++connects;
