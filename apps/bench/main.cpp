@@ -83,8 +83,21 @@ int main(int argc, char** argv) {
     if (f == "--iterations") opt.iterations = topt.iterations = parse_count(f, value());
     else if (f == "--kernel-iterations") opt.kernel_iterations = topt.kernel_iterations = parse_count(f, value());
     else if (f == "--json") json = value();
-    else if (tcp && f == "--only") topt.only = value();
-    else if (tcp && f == "--bulk-mib") topt.bulk_bytes = parse_count(f, value()) << 20;
+    else if (tcp && f == "--only") {
+      topt.only = value();
+      std::string_view rest = topt.only;
+      while (true) {
+        const auto name = rest.substr(0, rest.find(','));
+        if (name != "handshake" && name != "rr64" && name != "bulk" && name != "cps" && name != "memory")
+          usage_error("--only: unknown case '" + std::string(name) + "' (handshake, rr64, bulk, cps, memory)");
+        if (name.size() == rest.size()) break;
+        rest.remove_prefix(name.size() + 1);
+      }
+    } else if (tcp && f == "--bulk-mib") {
+      topt.bulk_bytes = parse_count(f, value());
+      if (topt.bulk_bytes > 16384) usage_error("--bulk-mib: at most 16384");
+      topt.bulk_bytes <<= 20;
+    }
     else if (tcp && f == "--conns") {
       topt.idle_conns = static_cast<std::uint32_t>(parse_count(f, value()));
       if (topt.idle_conns > 1000) usage_error("--conns: at most 1000 (the connection pool holds 1024)");

@@ -28,7 +28,7 @@ namespace detail {
 constexpr std::uint64_t load_le64(const std::uint8_t* p, std::size_t n) {
   if (!std::is_constant_evaluated()) {
     std::uint64_t v = 0;
-    std::memcpy(&v, p, n);
+    if (n != 0) std::memcpy(&v, p, n);  // an empty message's data() may be null
     if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
     return v;
   }

@@ -11,10 +11,12 @@
 // and asserts that time does not go backwards.
 //
 // The wheel keeps a lower bound of every armed deadline, so the poll loop's
-// call to advance() when nothing is due is a compare and a return, and
-// next_deadline() is O(1) until a timer fires or the earliest one is cancelled.
+// call to advance() when nothing is due is a compare and a return (and, once
+// per tick, a look at the slot the hand moves to), and next_deadline() is
+// O(1) until a timer fires or the earliest one is cancelled.
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -66,7 +68,12 @@ class TimerWheel {
  public:
   // slots must be a power of two. Allocation happens here, at start-up only.
   explicit TimerWheel(TimeNs tick_ns = 100 * kNsPerUs, std::size_t slots = 4096, TimeNs start = 0)
-      : tick_(tick_ns), mask_(slots - 1), slots_(slots), cur_tick_(start / tick_ns), now_(start) {
+      : tick_(tick_ns),
+        mask_(slots - 1),
+        slots_(slots),
+        cur_tick_(start / tick_ns),
+        next_tick_start_((cur_tick_ + 1) * tick_ns),
+        now_(start) {
     assert(slots != 0 && (slots & (slots - 1)) == 0);
   }
   TimerWheel(const TimerWheel&) = delete;
@@ -98,14 +105,13 @@ class TimerWheel {
   std::size_t advance(TimeNs now) {
     assert(now >= now_ && "time went backwards");
     now_ = now;
-    const std::uint64_t target = now / tick_;
     if (now < lower_bound_) {  // nothing can be due
-      cur_tick_ = target;
+      if (now >= next_tick_start_) set_hand(now / tick_);  // a division once per tick, not per call
       return 0;
     }
-    // Everything left after this pass is due after `now`; timers armed by
-    // callbacks lower the bound again through arm().
-    lower_bound_ = now + 1;
+    const std::uint64_t target = now / tick_;
+    // Timers armed by callbacks during the pass lower the bound through arm().
+    lower_bound_ = kNever;
     exact_ = false;
     std::uint64_t first = cur_tick_;
     // After a long gap (idle replay), one full rotation visits every slot.
@@ -113,9 +119,19 @@ class TimerWheel {
     // Move the clock hand before running callbacks: a timer they arm for a
     // past deadline is clamped to `target`, a slot the next advance visits,
     // not to a slot this pass has already left behind.
-    cur_tick_ = target;
+    set_hand(target);
     std::size_t fired = 0;
-    for (std::uint64_t tick = first; tick <= target; ++tick) fired += run_slot(slots_[tick & mask_], now);
+    TimeNs current_slot_min = kNever;
+    for (std::uint64_t tick = first; tick <= target; ++tick)
+      fired += run_slot(slots_[tick & mask_], now, tick == target ? &current_slot_min : nullptr);
+    slot_visits_ += target - first + 1;
+    // What is left is not due: in the current slot, at its earliest deadline
+    // (just measured); in any other slot, not before the next tick starts (a
+    // slot behind the hand holds only timers of later rotations). Without
+    // this bound every later advance() would walk the current slot again
+    // until the next timer fires: with thousands of armed timers (TIME-WAIT,
+    // keepalives) a cost on every poll-loop iteration.
+    lower_bound_ = std::min({lower_bound_, current_slot_min, next_tick_start_});
     return fired;
   }
 
@@ -141,9 +157,18 @@ class TimerWheel {
   }
   TimeNs now() const { return now_; }
   TimeNs tick_ns() const { return tick_; }
+  // Slots advance() has walked since construction: what advancing costs.
+  std::uint64_t slot_visits() const { return slot_visits_; }
 
  private:
-  std::size_t run_slot(Timer& slot, TimeNs now) {
+  void set_hand(std::uint64_t tick) {
+    cur_tick_ = tick;
+    next_tick_start_ = (tick + 1) * tick_;
+  }
+
+  // Fires the slot's due timers. `left_min`, when given, receives the
+  // earliest deadline among the timers left in the slot (kNever if none).
+  std::size_t run_slot(Timer& slot, TimeNs now, TimeNs* left_min) {
     if (slot.next_ == &slot) return 0;
     // Move the slot's timers to a local list, then put back what is not due.
     // A callback may arm or cancel any timer (itself included); the intrusive
@@ -165,6 +190,10 @@ class TimerWheel {
         t->link_before(slot);
       }
     }
+    // Callbacks may have armed or cancelled timers of this slot: read what
+    // is there now.
+    if (left_min)
+      for (const Timer* t = slot.next_; t != &slot; t = t->next_) *left_min = std::min(*left_min, t->deadline_);
     return fired;
   }
 
@@ -172,10 +201,12 @@ class TimerWheel {
   std::uint64_t mask_;
   std::vector<Timer> slots_;  // sentinels
   std::uint64_t cur_tick_;
+  TimeNs next_tick_start_;  // (cur_tick_ + 1) * tick_
   TimeNs now_;
   // Every armed deadline is >= lower_bound_; equal to the earliest when exact_.
   mutable TimeNs lower_bound_ = kNever;
   mutable bool exact_ = true;
+  std::uint64_t slot_visits_ = 0;
 };
 
 inline Timer::~Timer() {

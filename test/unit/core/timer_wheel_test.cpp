@@ -468,3 +468,31 @@ TEST_CASE("TimerWheel: advance returns how many fired, empty wheel is cheap to a
   CHECK(w.advance(kNsPerSec + 1) == 3);
   CHECK(w.now() == kNsPerSec + 1);
 }
+
+TEST_CASE("TimerWheel: after timers fire, advancing walks slots once per tick, not once per call",
+          "[timer_wheel]") {
+  // Thousands of far timers (TIME-WAIT, keepalives) and one that fires: the
+  // poll loop then advances every ~100 ns. Each call must stay a compare
+  // until the next tick starts or the next timer is due.
+  TimerWheel w(100 * kNsPerUs, 4096);
+  std::vector<std::unique_ptr<Probe>> far;
+  for (int i = 0; i < 2000; ++i) {
+    far.push_back(std::make_unique<Probe>());
+    w.arm(far.back()->timer, 2 * kNsPerSec + static_cast<TimeNs>(i) * 30 * kNsPerMs);
+  }
+  Probe soon, current_slot;
+  w.arm(soon.timer, 10 * kNsPerUs);
+  w.arm(current_slot.timer, 60 * kNsPerUs);  // later in the tick (0..100 us) the first pass runs in
+  TimeNs now = 0;
+  while (soon.fired_at.empty()) w.advance(now += 100);
+  const auto visits = w.slot_visits();
+  // 100 ms in 100 ns steps: 1,000,000 calls over 1,000 ticks.
+  for (int i = 0; i < 1'000'000; ++i) w.advance(now += 100);
+  CHECK(current_slot.fired_at.size() == 1);
+  CHECK(current_slot.fired_at[0] >= 60 * kNsPerUs);
+  CHECK(current_slot.fired_at[0] < 60 * kNsPerUs + 100);
+  // Crossing into a tick walks the slot left behind (a timer armed during
+  // that tick may wait there) and the one reached: two per tick.
+  CHECK(w.slot_visits() - visits <= 2 * 1'000 + 2);
+  for (const auto& p : far) CHECK(p->fired_at.empty());
+}
