@@ -66,8 +66,9 @@ class Engine final : public PacketSink {
   void emit(Packet&& p, TimeNs now) override { tx_.push(p.release(), now, pending_); }
 
   // Builds this lcore's TCP (once, at start-up: it allocates every
-  // connection slot) with the steering of rss(): with steering known,
-  // connect() picks source ports whose replies hash to our queue.
+  // connection slot) with the steering of rss(): with steering known (by the
+  // NIC, or in software: runtime/tcp_steer.hpp), connect() picks source
+  // ports whose replies are steered to our queue.
   tcp::TcpLayer& enable_tcp(tcp::TcpConfig cfg) {
     cfg.rss_known = rss_.known();
     cfg.queue = rss_.queue;

@@ -25,6 +25,7 @@
 #include "drivers/tx_batch.hpp"
 #include "runtime/eal_args.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/tcp_steer.hpp"
 #include "runtime/telemetry.hpp"
 #include "services/tcp_services.hpp"
 
@@ -172,6 +173,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreState {
   std::unique_ptr<ArpShareDevice> share;
   std::unique_ptr<ThrottledFlush> throttle;
   std::unique_ptr<FaultInjector> fault;
+  std::unique_ptr<TcpSteerDevice> steer;
   std::unique_ptr<Engine> engine;
   rte_mempool* pool = nullptr;
   // Services and clients on this lcore's TCP: after the engine, so that they
@@ -391,15 +393,14 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   if (!port_->start(err)) return false;
   out_line(port_->describe());
   for (const auto& line : rss_report(opts.port, port_->rss())) out_line(line);
-  if (!opts.gets.empty() && nq > 1 && !port_->rss().known()) {
-    // An active open's replies must come back to the lcore that sent the
-    // SYN. With several queues and steering we cannot model (net_af_packet's
-    // kernel fanout, a PMD that hides its key or table), they would land on
-    // whichever lcore the hash picks, which does not know the connection.
-    err = "--tcp-get needs the port's RSS steering to be known with " + std::to_string(nq) +
-          " lcores (port " + std::to_string(opts.port) + ": rss unknown" +
-          (port_->rss().note.empty() ? std::string() : ", " + port_->rss().note) + "): run it on one lcore (-l N)";
-    return false;
+  if (nq > 1 && !port_->rss().known()) {
+    // Segments of one connection may reach any queue: move each to the lcore
+    // that owns it, and give every lcore's TCP that model (tcp_steer.hpp).
+    tcp_steer_ = std::make_unique<TcpSteer>();
+    if (!tcp_steer_->init(nq, sock, err)) return false;
+    out_line("port " + std::to_string(opts.port) + ": tcp steered in software over " + std::to_string(nq) +
+             " queues (symmetric Toeplitz key, " + std::to_string(TcpSteer::kRetaSize) +
+             "-entry table, rings between lcores)");
   }
   // A real NIC may take a few seconds to bring the link up; wait up to 3 s.
   LinkStatus link = port_->link();
@@ -442,6 +443,10 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       st->fault = std::make_unique<FaultInjector>(*dev, opts.faults.seed + q, fc, fc);
       dev = st->fault.get();
     }
+    if (tcp_steer_) {
+      st->steer = std::make_unique<TcpSteerDevice>(*dev, *tcp_steer_, q);
+      dev = st->steer.get();
+    }
     if (arp_share_) {
       st->share = std::make_unique<ArpShareDevice>(*dev, *arp_share_, q, pools_[q]);
       dev = st->share.get();
@@ -451,7 +456,7 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     lc.gratuitous_arp_on_start = sc.gratuitous_arp_on_start && q == 0;
     // Each lcore owns its copy of the steering state (nothing shared between
     // lcores), with its own queue.
-    RssInfo rss = port_->rss();
+    RssInfo rss = tcp_steer_ ? tcp_steer_->info(q) : port_->rss();
     rss.queue = q;
     st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now, std::move(rss));
     st->pool = pools_[q];
@@ -497,6 +502,7 @@ void Runtime::teardown() {
     st->gets.clear();
     st->engine.reset();
     st->share.reset();
+    st->steer.reset();
     st->fault.reset();
     if (st->tee) st->tee->flush(now);
     st->throttle.reset();
@@ -507,6 +513,7 @@ void Runtime::teardown() {
   if (port_) port_->close();
   port_.reset();
   arp_share_.reset();
+  tcp_steer_.reset();
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
 }
@@ -773,6 +780,11 @@ std::vector<LcoreSnapshot> Runtime::snapshot(bool stopped) const {
     if (st->share) {
       s.arp_shared = st->share->shared();
       s.arp_share_dropped = st->share->dropped();
+    }
+    if (st->steer) {
+      s.tcp_steered_out = st->steer->steered_out();
+      s.tcp_steered_in = st->steer->steered_in();
+      s.tcp_steer_dropped = st->steer->dropped();
     }
     v.push_back(s);
   }

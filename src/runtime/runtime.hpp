@@ -36,6 +36,7 @@ namespace ustack {
 
 struct LcoreState;
 class ArpShare;
+class TcpSteer;
 
 class Runtime {
  public:
@@ -121,6 +122,7 @@ class Runtime {
   std::atomic<bool> stop_{false};
   std::thread control_;
   std::unique_ptr<ArpShare> arp_share_;  // only with more than one queue
+  std::unique_ptr<TcpSteer> tcp_steer_;  // only with more than one queue and RSS unknown
   cpu_set_t control_cpus_{};
   bool have_control_cpus_ = false;
   bool eal_ready_ = false;

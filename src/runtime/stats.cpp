@@ -131,7 +131,7 @@ void rss_fields(Json& j, const RssInfo& rss) {
   j.u64("reta_size", rss.reta.size());
   // How many RETA entries select each queue: shows the table was programmed.
   j.open_array("reta_entries_per_queue");
-  if (rss.steering == RssSteering::toeplitz) {
+  if (rss.steering == RssSteering::toeplitz || rss.steering == RssSteering::software) {
     std::vector<std::uint64_t> per(rss.nqueues, 0);
     for (std::uint16_t q : rss.reta)
       if (q < per.size()) ++per[q];
@@ -139,7 +139,7 @@ void rss_fields(Json& j, const RssInfo& rss) {
   }
   j.close(']');
   j.boolean("key_symmetric", rss.key_symmetric());
-  if (rss.steering == RssSteering::toeplitz) {
+  if (rss.steering == RssSteering::toeplitz || rss.steering == RssSteering::software) {
     j.str("key", key_hex(rss));
   } else {
     j.null("key");
@@ -186,8 +186,9 @@ std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss) {
     case RssSteering::single_queue:
       out.push_back(pre + "single-queue (every flow is queue 0's)");
       break;
+    case RssSteering::software:
     case RssSteering::toeplitz: {
-      std::string s = pre + "toeplitz, key " + (rss.key_symmetric() ? "symmetric" : "not symmetric") + " (" +
+      std::string s = pre + to_string(rss.steering) + ", key " + (rss.key_symmetric() ? "symmetric" : "not symmetric") + " (" +
                       key_hex(rss).substr(0, 16) + "...), reta " + std::to_string(rss.reta.size()) +
                       " entries over " + queues + ", hashes";
       if (rss.ipv4_tcp) s += " ipv4-tcp";
@@ -196,7 +197,7 @@ std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss) {
       break;
     }
     case RssSteering::unknown:
-      out.push_back(pre + "unknown over " + queues + " (TCP checks each flow's queue in software): " +
+      out.push_back(pre + "unknown over " + queues + " (TCP is steered to its lcores in software): " +
                     (rss.note.empty() ? "no reason recorded" : rss.note));
       return out;
   }
@@ -302,6 +303,9 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
     j.u64("connections", l.tcp_connections);
     j.u64("time_wait", l.tcp_time_wait);
     j.u64("capacity", l.tcp_capacity);
+    j.u64("steered_out", l.tcp_steered_out);
+    j.u64("steered_in", l.tcp_steered_in);
+    j.u64("steer_dropped", l.tcp_steer_dropped);
     j.close();
     j.open("mbufs");
     j.u64("available", l.mbuf_available);

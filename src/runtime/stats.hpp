@@ -54,6 +54,9 @@ struct LcoreSnapshot {
   // ARP replies copied to other lcores, and copies dropped (more than one queue only).
   std::uint64_t arp_shared = 0;
   std::uint64_t arp_share_dropped = 0;
+  // TCP segments moved to (out) and from (in) other lcores, and dropped
+  // (the owner's ring full); software steering only (tcp_steer.hpp).
+  std::uint64_t tcp_steered_out = 0, tcp_steered_in = 0, tcp_steer_dropped = 0;
 
   void read(const StackCounters& c) {
     for (std::size_t i = 0; i < kStackCounterCount; ++i) counters[i] = c.get(i);
@@ -83,7 +86,7 @@ std::string counter_group(std::size_t index);
 // The start-up report of how the port steers flows: one summary line, then
 // a line for what was degraded on the way (when anything was):
 //   port 0: rss toeplitz, key symmetric, reta 128 entries over 2 queues, hashes ipv4-tcp ipv4-udp
-//   port 0: rss unknown over 2 queues (TCP checks each flow's queue in software): WHY
+//   port 0: rss unknown over 2 queues (TCP is steered to its lcores in software): WHY
 std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss);
 
 // "t=1.0s lcore0/q0 rx=.. tx=.. drop=.. | port0 ipackets=.. ... | lcore0 conns=.. time_wait=..
