@@ -3,10 +3,13 @@
 //   ustack [EAL args] -- --ip A.B.C.D/N [--gw A.B.C.D] [--mac M] [--vlan VID] [--port N]
 //          [--pcap-out FILE] [--stats-interval S] [--stats-json FILE]
 //          [--ping A.B.C.D[:COUNT]] [--duration S]
+//          [--tcp-echo PORT] [--tcp-discard PORT] [--tcp-source PORT:BYTES] [--tcp-get IP:PORT[:BYTES]]
+//          [--tcp-* tuning] [--fault-* P]
 //
 // App arguments are parsed before EAL starts, so a usage error costs nothing
 // and prints one line. Every failure is one line on stderr prefixed
-// "ustack: "; exit status 2 for usage errors, 1 for runtime failures.
+// "ustack: "; exit status 2 for usage errors, 1 for runtime failures, 3 when
+// a --tcp-get failed (the reason is on stdout with the other results).
 #include <cstdio>
 #include <string>
 

@@ -25,6 +25,9 @@ enum class RssSteering : std::uint8_t {
   single_queue,  // one RX queue: every packet is this lcore's
   toeplitz,      // Toeplitz with `key`, then `reta`, both read back from the NIC
   unknown,       // several queues, the NIC's choice is not known: check flows in software
+  software,      // the NIC's choice is not known, but the runtime moves every TCP
+                 // segment to the queue Toeplitz with `key` and `reta` selects
+                 // (src/runtime/tcp_steer.hpp): an lcore's view, never the port's
 };
 
 struct RssInfo {
@@ -56,7 +59,7 @@ struct RssInfo {
   // A key with a 16-bit period hashes both directions of a flow alike
   // (tcp/rss.hpp explains why); ours, repeated 0x6d5a, is one.
   bool key_symmetric() const {
-    if (steering != RssSteering::toeplitz) return false;
+    if (steering != RssSteering::toeplitz && steering != RssSteering::software) return false;
     for (std::size_t i = 2; i < key.size(); ++i)
       if (key[i] != key[i - 2]) return false;
     return true;
@@ -67,6 +70,7 @@ inline const char* to_string(RssSteering s) {
   switch (s) {
     case RssSteering::single_queue: return "single-queue";
     case RssSteering::toeplitz: return "toeplitz";
+    case RssSteering::software: return "software";
     case RssSteering::unknown: break;
   }
   return "unknown";

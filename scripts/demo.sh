@@ -8,7 +8,10 @@
 # 3. the kernel resolves ustack by ARP (ip neigh) and pings it: normal,
 #    large (1472-byte payload, a full 1500-byte packet, DF set), a burst
 # 4. ustack pings the kernel (--ping) and prints each round trip
-# 5. prints ustack's stats (SIGUSR1), stops it with SIGINT, shows its JSON
+# 5. TCP: the kernel's nc through ustack's echo server (--tcp-echo), and
+#    8 MiB from ustack's pattern source (--tcp-source) checked by SHA-256
+# 6. prints ustack's stats (SIGUSR1), stops it with SIGINT, shows its JSON
+# 7. client mode: ustack downloads 16 MiB from a kernel server (--tcp-get)
 # Everything is removed on exit, also on failure. Exit status 0 only if every
 # step worked.
 set -euo pipefail
@@ -52,6 +55,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 in_ns() { ip netns exec "$name" "$@"; }
+peer_py=$root/test/interop/tcp_peer.py   # the kernel's side of the TCP steps
+source_bytes=$((8 << 20))
+get_bytes=$((16 << 20))
+pattern_sha() { /usr/bin/python3 "$peer_py" pattern-sha256 "$1" | sed -n 's/.*"sha": "\([0-9a-f]*\)".*/\1/p'; }
 
 # Waits up to $2 seconds for the regex $1 in ustack's log; prints the first match.
 wait_log() {
@@ -84,6 +91,7 @@ echo "root ns: $NETNS_HOST_IF (driven by ustack)   <-->   ns $name: $NETNS_PEER_
 step "start ustack on $NETNS_HOST_IF as $NETNS_USTACK_IP"
 "$ustack" "--vdev=net_af_packet0,iface=$NETNS_HOST_IF" "--file-prefix=ustack-demo-$$" -- \
   --ip "$NETNS_USTACK_IP/$NETNS_PREFIX" --ping "$NETNS_PEER_IP:5" \
+  --tcp-echo 7 --tcp-source "19:$source_bytes" \
   --stats-json "$work/stats.json" >"$work/ustack.log" 2>&1 &
 upid=$!
 ready=$(wait_log '^ready: ' 30)
@@ -113,6 +121,20 @@ grep -E "^ping $NETNS_PEER_IP: seq=" "$work/ustack.log" || true
 echo "$summary"
 echo "$summary" | grep -q "5 sent, 5 received" || die "ustack's pings were not all answered"
 
+step "TCP: the kernel's nc through ustack's echo server (port 7)"
+line="hello from the Linux kernel's TCP"
+got=$(printf '%s\n' "$line" | in_ns nc -N -w 5 "$NETNS_USTACK_IP" 7) || true
+echo "sent: $line"
+echo "back: $got"
+[ "$got" = "$line" ] || die "the echo server did not send the line back"
+
+step "TCP: the kernel fetches 8 MiB from ustack's pattern source (port 19)"
+sha=$(in_ns nc -d -w 10 "$NETNS_USTACK_IP" 19 | sha256sum | cut -d' ' -f1)
+want=$(pattern_sha "$source_bytes")
+echo "received sha256 $sha"
+echo "pattern  sha256 $want"
+[ -n "$want" ] && [ "$sha" = "$want" ] || die "the source's bytes differ from the pattern"
+
 step "ustack's stats (SIGUSR1)"
 kill -USR1 "$upid"
 wait_log '^stats t=' 10
@@ -132,6 +154,20 @@ t = d["totals"]
 print("stats JSON: icmp_rx_echo_request=%d icmp_tx_echo_reply=%d arp_tx_reply=%d drops=%d port0 ipackets=%d opackets=%d"
       % (t["icmp_rx_echo_request"], t["icmp_tx_echo_reply"], t["arp_tx_reply"], d["drops"]["total"],
          d["ports"][0]["ipackets"], d["ports"][0]["opackets"]))
+for s in d["tcp_services"]:
+    print("  tcp %s port %d: %d connections, %d bytes in, %d bytes out"
+          % (s["kind"], s["port"], s["connections"], s["bytes_in"], s["bytes_out"]))
 PY
+
+step "TCP client mode: ustack downloads 16 MiB from a kernel server"
+in_ns /usr/bin/python3 "$peer_py" serve 5001 "$get_bytes" 1 >"$work/server.out" 2>&1 &
+spid=$!
+for _ in $(seq 50); do grep -q listening "$work/server.out" && break; sleep 0.1; done
+rc=0
+"$ustack" "--vdev=net_af_packet0,iface=$NETNS_HOST_IF" "--file-prefix=ustack-demo-$$" -- \
+  --ip "$NETNS_USTACK_IP/$NETNS_PREFIX" --tcp-get "$NETNS_PEER_IP:5001:$get_bytes" >"$work/get.log" 2>&1 || rc=$?
+wait "$spid" || true
+grep -E '^tcp-get ' "$work/get.log" || true
+[ "$rc" -eq 0 ] || die "ustack --tcp-get exited with status $rc"
 
 step "demo passed"

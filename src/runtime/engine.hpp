@@ -9,11 +9,17 @@
 // a lock, allocates or makes a syscall.
 //
 // The engine is the lcore's context: besides the stack it holds the lcore's
-// own copy of how the NIC steers flows to queues (rss()), which TCP's active
-// open needs to pick source ports whose replies land on this queue.
+// own copy of how the NIC steers flows to queues (rss()), and, once
+// enable_tcp() built it, the lcore's TCP (the stack's protocol-6 handler),
+// whose active opens use rss() to pick source ports whose replies land on
+// this queue. TCP needs no call of its own in the loop: segments reach it
+// from Stack::rx, its timers fire from Stack::poll, and what it sends goes
+// out with the same flush.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <optional>
 #include <utility>
 #include <span>
 
@@ -21,6 +27,7 @@
 #include "drivers/rss_info.hpp"
 #include "drivers/tx_batch.hpp"
 #include "net/stack.hpp"
+#include "tcp/tcp_layer.hpp"
 
 namespace ustack {
 
@@ -58,6 +65,21 @@ class Engine final : public PacketSink {
   }
 
   void emit(Packet&& p, TimeNs now) override { tx_.push(p.release(), now, pending_); }
+
+  // Builds this lcore's TCP (once, at start-up: it allocates every
+  // connection slot) with the steering of rss(): with steering known (by the
+  // NIC, or in software: runtime/tcp_steer.hpp), connect() picks source
+  // ports whose replies are steered to our queue.
+  tcp::TcpLayer& enable_tcp(tcp::TcpConfig cfg) {
+    cfg.rss_known = rss_.known();
+    cfg.queue = rss_.queue;
+    cfg.reta = rss_.reta;
+    std::copy(rss_.key.begin(), rss_.key.end(), cfg.rss_key.begin());
+    tcp_.emplace(stack_, cfg);
+    return *tcp_;
+  }
+  tcp::TcpLayer* tcp() { return tcp_ ? &*tcp_ : nullptr; }
+  const tcp::TcpLayer* tcp() const { return tcp_ ? &*tcp_ : nullptr; }
 
   Stack& stack() { return stack_; }
   Device& device() { return dev_; }
@@ -101,6 +123,9 @@ class Engine final : public PacketSink {
   std::array<rte_mbuf*, kRxBurst> rx_{};
   RssInfo rss_;
   bool allmulti_by_us_ = false;
+  // After stack_: destroyed first (it unregisters from the stack and frees
+  // the mbufs its connections hold).
+  std::optional<tcp::TcpLayer> tcp_;
 };
 
 }  // namespace ustack

@@ -12,8 +12,22 @@ namespace {
 constexpr std::string_view kValueFlags[] = {
     "--ip", "--gw", "--mac", "--vlan", "--port", "--pcap-out", "--stats-interval", "--stats-json",
     "--ping", "--duration", "--mtu", "--rx-desc", "--tx-desc",
+    "--tcp-max-conns", "--tcp-sndbuf", "--tcp-rcvbuf", "--tcp-cc", "--tcp-min-rto-ms",
+    "--tcp-echo", "--tcp-discard", "--tcp-source", "--tcp-get", "--tcp-get-timeout",
+    "--fault-drop", "--fault-duplicate", "--fault-reorder", "--fault-corrupt", "--fault-seed",
 };
-constexpr std::string_view kBoolFlags[] = {"--promisc", "--help", "-h"};
+constexpr std::string_view kBoolFlags[] = {"--promisc", "--tcp-no-sack", "--tcp-no-timestamps", "--tcp-nagle",
+                                           "--help", "-h"};
+
+// Limits of the TCP options. Buffers: at least a few segments, at most what
+// the per-connection rings are sized for without wasting memory; the product
+// with the connection count bounds the rings allocated at start-up.
+constexpr std::uint32_t kMaxTcpConns = 65536;
+constexpr std::uint64_t kMinTcpBuf = 4096;
+constexpr std::uint64_t kMaxTcpBuf = 64ull << 20;
+constexpr std::uint64_t kMaxTcpBufferBudget = 16ull << 30;  // max-conns x (sndbuf + rcvbuf), per lcore
+constexpr std::size_t kMaxTcpServices = 16;                 // TcpConfig::max_listeners
+constexpr std::size_t kMaxTcpGets = 8;
 
 template <typename T>
 bool parse_uint(std::string_view s, T& out, std::uint64_t max) {
@@ -21,6 +35,33 @@ bool parse_uint(std::string_view s, T& out, std::uint64_t max) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v > max) return false;
   out = static_cast<T>(v);
+  return true;
+}
+
+// A byte count: digits with an optional binary suffix K, M or G (KiB, MiB, GiB).
+bool parse_bytes(std::string_view s, std::uint64_t& out, std::uint64_t max) {
+  std::uint64_t mult = 1;
+  if (!s.empty()) {
+    switch (s.back()) {
+      case 'K': case 'k': mult = 1ull << 10; break;
+      case 'M': case 'm': mult = 1ull << 20; break;
+      case 'G': case 'g': mult = 1ull << 30; break;
+      default: break;
+    }
+    if (mult != 1) s.remove_suffix(1);
+  }
+  std::uint64_t v = 0;
+  if (!parse_uint(s, v, max / mult)) return false;
+  out = v * mult;
+  return true;
+}
+
+bool parse_probability(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 1) return false;
+  out = v;
   return true;
 }
 
@@ -87,6 +128,9 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
         return o;
       }
       if (flag == "--promisc") o.promiscuous = true;
+      if (flag == "--tcp-no-sack") o.tcp.sack = false;
+      if (flag == "--tcp-no-timestamps") o.tcp.timestamps = false;
+      if (flag == "--tcp-nagle") o.tcp.nagle = true;
       continue;
     }
     if (!value) {
@@ -160,11 +204,91 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
       if (!parse_uint(v, o.rx_desc, 32768) || o.rx_desc == 0) return bad("a descriptor count");
     } else if (flag == "--tx-desc") {
       if (!parse_uint(v, o.tx_desc, 32768) || o.tx_desc == 0) return bad("a descriptor count");
+    } else if (flag == "--tcp-max-conns") {
+      if (!parse_uint(v, o.tcp.max_conns, kMaxTcpConns) || o.tcp.max_conns == 0)
+        return bad("a connection count 1..65536");
+    } else if (flag == "--tcp-sndbuf" || flag == "--tcp-rcvbuf") {
+      std::uint64_t b = 0;
+      if (!parse_bytes(v, b, kMaxTcpBuf) || b < kMinTcpBuf) return bad("bytes 4096..64M (K, M suffixes allowed)");
+      (flag == "--tcp-sndbuf" ? o.tcp.sndbuf : o.tcp.rcvbuf) = static_cast<std::uint32_t>(b);
+    } else if (flag == "--tcp-cc") {
+      if (v == "newreno") o.tcp.congestion = TcpCongestion::newreno;
+      else if (v == "cubic") o.tcp.congestion = TcpCongestion::cubic;
+      else return bad("newreno or cubic");
+    } else if (flag == "--tcp-min-rto-ms") {
+      if (!parse_uint(v, o.tcp.min_rto_ms, 60000) || o.tcp.min_rto_ms == 0) return bad("milliseconds 1..60000");
+    } else if (flag == "--tcp-echo" || flag == "--tcp-discard" || flag == "--tcp-source") {
+      TcpServiceSpec sv;
+      sv.kind = flag == "--tcp-echo" ? TcpServiceSpec::Kind::echo
+                : flag == "--tcp-discard" ? TcpServiceSpec::Kind::discard
+                                          : TcpServiceSpec::Kind::source;
+      const auto colon = v.find(':');
+      if (sv.kind == TcpServiceSpec::Kind::source) {
+        if (colon == std::string::npos || !parse_uint(std::string_view(v).substr(0, colon), sv.port, 65535) ||
+            sv.port == 0 || !parse_bytes(std::string_view(v).substr(colon + 1), sv.bytes, 1ull << 50))
+          return bad("PORT:BYTES, PORT 1..65535 (K, M, G suffixes allowed)");
+      } else if (!parse_uint(v, sv.port, 65535) || sv.port == 0) {
+        return bad("a TCP port 1..65535");
+      }
+      for (const auto& other : o.services)
+        if (other.port == sv.port) {
+          err = flag + ": port " + std::to_string(sv.port) + " already has a TCP service";
+          return std::nullopt;
+        }
+      if (o.services.size() >= kMaxTcpServices) {
+        err = "at most " + std::to_string(kMaxTcpServices) + " TCP services";
+        return std::nullopt;
+      }
+      o.services.push_back(sv);
+    } else if (flag == "--tcp-get") {
+      // IP:PORT[:BYTES]
+      TcpGetSpec g;
+      const std::string_view sv(v);
+      const auto c1 = sv.find(':');
+      const auto c2 = c1 == std::string_view::npos ? std::string_view::npos : sv.find(':', c1 + 1);
+      auto a = Ipv4Addr::parse(sv.substr(0, c1));
+      if (!a || a->is_unspecified() || a->is_multicast() || a->is_limited_broadcast() || c1 == std::string_view::npos)
+        return bad("IP:PORT[:BYTES]");
+      g.dst = *a;
+      const std::string_view port = c2 == std::string_view::npos ? sv.substr(c1 + 1) : sv.substr(c1 + 1, c2 - c1 - 1);
+      if (!parse_uint(port, g.port, 65535) || g.port == 0) return bad("IP:PORT[:BYTES] with PORT 1..65535");
+      if (c2 != std::string_view::npos) {
+        std::uint64_t b = 0;
+        if (!parse_bytes(sv.substr(c2 + 1), b, 1ull << 50)) return bad("IP:PORT[:BYTES] (K, M, G suffixes allowed)");
+        g.bytes = b;
+      }
+      if (o.gets.size() >= kMaxTcpGets) {
+        err = "at most " + std::to_string(kMaxTcpGets) + " --tcp-get targets";
+        return std::nullopt;
+      }
+      o.gets.push_back(g);
+    } else if (flag == "--tcp-get-timeout") {
+      if (!parse_seconds(v, o.get_timeout_s) || o.get_timeout_s < 0.1) return bad("seconds, at least 0.1");
+    } else if (flag == "--fault-drop" || flag == "--fault-duplicate" || flag == "--fault-reorder" ||
+               flag == "--fault-corrupt") {
+      double& p = flag == "--fault-drop" ? o.faults.drop
+                  : flag == "--fault-duplicate" ? o.faults.duplicate
+                  : flag == "--fault-reorder" ? o.faults.reorder
+                                              : o.faults.corrupt;
+      if (!parse_probability(v, p)) return bad("a probability 0..1");
+    } else if (flag == "--fault-seed") {
+      if (!parse_uint(v, o.faults.seed, ~std::uint64_t{0})) return bad("an unsigned integer");
     }
   }
   if (!have_ip) {
     err = "--ip A.B.C.D/N is required (see --help)";
     return std::nullopt;
+  }
+  if (std::uint64_t{o.tcp.max_conns} * (std::uint64_t{o.tcp.sndbuf} + o.tcp.rcvbuf) > kMaxTcpBufferBudget) {
+    err = "--tcp-max-conns x (--tcp-sndbuf + --tcp-rcvbuf) is over 16G per lcore (" + std::to_string(o.tcp.max_conns) +
+          " x " + std::to_string(o.tcp.sndbuf + std::uint64_t{o.tcp.rcvbuf}) + " bytes): fewer connections or smaller buffers";
+    return std::nullopt;
+  }
+  for (const auto& g : o.gets) {
+    if (g.dst == o.ip.addr) {
+      err = "--tcp-get " + g.dst.to_string() + ": that is our own address";
+      return std::nullopt;
+    }
   }
   if (o.gateway) {
     if (!o.ip.contains(*o.gateway)) {
@@ -206,10 +330,29 @@ std::string usage(const std::string& prog) {
          "  --stats-json FILE         write every counter as JSON at exit\n"
          "  --ping A.B.C.D[:COUNT]    ping an address COUNT times (default 5), one per 100 ms; repeatable\n"
          "  --duration S              exit after S seconds (default: run until SIGINT/SIGTERM)\n"
+         "\n"
+         "TCP (every lcore runs a TCP for the flows its queue receives):\n"
+         "  --tcp-echo PORT           echo server (zero-copy, with backpressure); repeatable\n"
+         "  --tcp-discard PORT        discard server; repeatable\n"
+         "  --tcp-source PORT:BYTES   send BYTES of the test pattern to each client, then close; repeatable\n"
+         "  --tcp-get IP:PORT[:BYTES] client mode: connect, receive until EOF, check the pattern (and the\n"
+         "                            byte count), print the result and exit (3 on failure); repeatable\n"
+         "  --tcp-get-timeout S       give up on --tcp-get after S seconds (default 30)\n"
+         "  --tcp-max-conns N         connections per lcore (default 1024)\n"
+         "  --tcp-sndbuf B, --tcp-rcvbuf B  per-connection buffers (default 256K each; K/M suffixes)\n"
+         "  --tcp-cc newreno|cubic    congestion control (default cubic)\n"
+         "  --tcp-no-sack, --tcp-no-timestamps  do not offer or accept SACK / timestamps\n"
+         "  --tcp-nagle               Nagle's algorithm on (default off)\n"
+         "  --tcp-min-rto-ms MS       minimum retransmission timeout (default 200)\n"
+         "  The pattern: byte i of a stream is (7 * (i mod 251) + i / 251) mod 256.\n"
+         "\n"
+         "Fault injection on ustack's side of the wire, both directions (a test facility):\n"
+         "  --fault-drop P, --fault-duplicate P, --fault-reorder P, --fault-corrupt P   probabilities 0..1\n"
+         "  --fault-seed N            seed (default 1; lcore q uses N + q)\n"
          "  --help                    this text\n"
          "\n"
          "Signals: SIGINT/SIGTERM stop cleanly; SIGUSR1 prints stats.\n"
-         "Exit status: 0 clean stop, 1 runtime failure, 2 usage error.\n";
+         "Exit status: 0 clean stop, 1 runtime failure, 2 usage error, 3 a --tcp-get failed.\n";
 }
 
 }  // namespace ustack

@@ -13,12 +13,48 @@
 #include <vector>
 
 #include "ustack/addr.hpp"
+#include "ustack/tcp.hpp"
 
 namespace ustack {
 
 struct PingTarget {
   Ipv4Addr dst;
   std::uint16_t count = 5;
+};
+
+// A TCP service every lcore runs on its own queue's share of the flows.
+struct TcpServiceSpec {
+  enum class Kind : std::uint8_t { echo, discard, source };
+  Kind kind = Kind::echo;
+  std::uint16_t port = 0;
+  std::uint64_t bytes = 0;  // source: bytes of the pattern sent to each client
+};
+
+// Client mode: connect to dst:port, receive until EOF, check the pattern.
+struct TcpGetSpec {
+  Ipv4Addr dst;
+  std::uint16_t port = 0;
+  std::optional<std::uint64_t> bytes;  // expected byte count, when given
+};
+
+// The TCP every lcore runs (src/tcp/tcp_layer.hpp), as the command line sets it.
+struct TcpOptionsCli {
+  std::uint32_t max_conns = 1024;          // per lcore
+  std::uint32_t sndbuf = 256 * 1024;       // per connection
+  std::uint32_t rcvbuf = 256 * 1024;
+  TcpCongestion congestion = TcpCongestion::cubic;
+  bool sack = true;
+  bool timestamps = true;
+  bool nagle = false;
+  std::uint32_t min_rto_ms = 200;
+};
+
+// Seeded faults on ustack's side of the wire, both directions (a test
+// facility: drivers/fault.hpp).
+struct FaultOptions {
+  double drop = 0, duplicate = 0, reorder = 0, corrupt = 0;
+  std::uint64_t seed = 1;
+  bool any() const { return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0; }
 };
 
 struct AppOptions {
@@ -36,6 +72,11 @@ struct AppOptions {
   bool promiscuous = false;
   std::uint16_t rx_desc = 1024;
   std::uint16_t tx_desc = 1024;
+  TcpOptionsCli tcp;
+  std::vector<TcpServiceSpec> services;
+  std::vector<TcpGetSpec> gets;
+  double get_timeout_s = 30;
+  FaultOptions faults;
   bool help = false;
 };
 

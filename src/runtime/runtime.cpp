@@ -19,12 +19,15 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "drivers/fault.hpp"
 #include "drivers/pcap_tee.hpp"
 #include "runtime/arp_share.hpp"
 #include "drivers/tx_batch.hpp"
 #include "runtime/eal_args.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/tcp_steer.hpp"
 #include "runtime/telemetry.hpp"
+#include "services/tcp_services.hpp"
 
 namespace ustack {
 
@@ -129,6 +132,34 @@ void out_line(const std::string& s) {
   std::fflush(stdout);
 }
 
+std::string bytes_text(std::uint64_t b) {
+  if (b % (1u << 20) == 0 && b) return std::to_string(b >> 20) + "M";
+  if (b % (1u << 10) == 0 && b) return std::to_string(b >> 10) + "K";
+  return std::to_string(b);
+}
+
+services::ServiceKind service_kind(TcpServiceSpec::Kind k) {
+  switch (k) {
+    case TcpServiceSpec::Kind::echo: return services::ServiceKind::echo;
+    case TcpServiceSpec::Kind::discard: return services::ServiceKind::discard;
+    case TcpServiceSpec::Kind::source: break;
+  }
+  return services::ServiceKind::source;
+}
+
+tcp::TcpConfig tcp_config(const TcpOptionsCli& o) {
+  tcp::TcpConfig c;
+  c.max_connections = o.max_conns;
+  c.defaults.sndbuf = o.sndbuf;
+  c.defaults.rcvbuf = o.rcvbuf;
+  c.defaults.congestion = o.congestion;
+  c.defaults.sack = o.sack;
+  c.defaults.timestamps = o.timestamps;
+  c.defaults.nagle = o.nagle;
+  c.rtt.min_rto = static_cast<TimeNs>(o.min_rto_ms) * kNsPerMs;
+  return c;
+}
+
 }  // namespace
 
 // One lcore's world: its queue, optional capture, and the stack's engine.
@@ -141,9 +172,19 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreState {
   std::unique_ptr<PcapTee> tee;
   std::unique_ptr<ArpShareDevice> share;
   std::unique_ptr<ThrottledFlush> throttle;
+  std::unique_ptr<FaultInjector> fault;
+  std::unique_ptr<TcpSteerDevice> steer;
   std::unique_ptr<Engine> engine;
+  rte_mempool* pool = nullptr;
+  // Services and clients on this lcore's TCP: after the engine, so that they
+  // go first (a service takes its handler back from connections still open).
+  std::vector<std::unique_ptr<services::TcpService>> services;
+  std::vector<std::unique_ptr<services::TcpGet>> gets;  // queue 0 only
   PingSet* pings = nullptr;  // set on the lcore that sends pings
   std::atomic<bool> stopped{false};
+  // Published by the lcore every iteration for the control thread.
+  std::atomic<std::uint32_t> tcp_connections{0};
+  std::atomic<std::uint32_t> tcp_time_wait{0};
 };
 
 unsigned Runtime::pool_size(unsigned rx_desc, unsigned tx_desc, unsigned nb_lcores, unsigned arp_entries,
@@ -153,6 +194,21 @@ unsigned Runtime::pool_size(unsigned rx_desc, unsigned tx_desc, unsigned nb_lcor
   unsigned n = 1;
   while (n - 1 < need) n <<= 1;
   return n - 1;
+}
+
+Runtime::PoolPlan Runtime::plan_pool(unsigned base, std::uint32_t max_conns, std::uint32_t sndbuf,
+                                     std::uint32_t rcvbuf, unsigned mss) {
+  PoolPlan p;
+  p.base = base;
+  const std::uint64_t m = mss ? mss : 536;
+  const std::uint64_t per_conn = (sndbuf + m - 1) / m + (rcvbuf + m - 1) / m;
+  p.tcp_want = per_conn * max_conns;
+  const std::uint64_t room = kPoolCap > base ? kPoolCap - base : 0;
+  p.tcp = static_cast<unsigned>(std::min<std::uint64_t>(p.tcp_want, std::max<std::uint64_t>(room, per_conn)));
+  unsigned n = 1;
+  while (n - 1 < base + p.tcp) n <<= 1;
+  p.total = n - 1;
+  return p;
 }
 
 std::unique_ptr<Runtime> Runtime::create(const std::vector<std::string>& eal_args, const AppOptions& opts,
@@ -267,7 +323,17 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   }
 
   StackConfig sc;
-  const unsigned n_mbufs = pool_size(opts.rx_desc, opts.tx_desc, nq, sc.arp.entries, sc.arp.pending_per_entry);
+  const unsigned base_mbufs = pool_size(opts.rx_desc, opts.tx_desc, nq, sc.arp.entries, sc.arp.pending_per_entry);
+  // The MSS with timestamps at the configured (or the usual) MTU: the
+  // smallest payload a full segment carries, so the most mbufs per buffer.
+  const unsigned mss = opts.mtu.value_or(1500) > 52 ? opts.mtu.value_or(1500) - 52u : 536u;
+  const PoolPlan plan = plan_pool(base_mbufs, opts.tcp.max_conns, opts.tcp.sndbuf, opts.tcp.rcvbuf, mss);
+  const unsigned n_mbufs = plan.total;
+  out_line("mempool: " + std::to_string(n_mbufs) + " mbufs per queue (" + std::to_string(base_mbufs) +
+           " for rings, bursts, ARP and caches; " + std::to_string(n_mbufs - base_mbufs) + " for TCP buffers of " +
+           std::to_string(opts.tcp.max_conns) + " connections x (" + bytes_text(opts.tcp.sndbuf) + " + " +
+           bytes_text(opts.tcp.rcvbuf) + "), which would take " + std::to_string(plan.tcp_want) +
+           (plan.tcp < plan.tcp_want ? ": overcommitted)" : ")"));
   int sock = rte_eth_dev_socket_id(opts.port);
   if (sock < 0) sock = SOCKET_ID_ANY;
   for (std::uint16_t q = 0; q < nq; ++q) {
@@ -327,6 +393,15 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   if (!port_->start(err)) return false;
   out_line(port_->describe());
   for (const auto& line : rss_report(opts.port, port_->rss())) out_line(line);
+  if (nq > 1 && !port_->rss().known()) {
+    // Segments of one connection may reach any queue: move each to the lcore
+    // that owns it, and give every lcore's TCP that model (tcp_steer.hpp).
+    tcp_steer_ = std::make_unique<TcpSteer>();
+    if (!tcp_steer_->init(nq, sock, err)) return false;
+    out_line("port " + std::to_string(opts.port) + ": tcp steered in software over " + std::to_string(nq) +
+             " queues (symmetric Toeplitz key, " + std::to_string(TcpSteer::kRetaSize) +
+             "-entry table, rings between lcores)");
+  }
   // A real NIC may take a few seconds to bring the link up; wait up to 3 s.
   LinkStatus link = port_->link();
   for (int i = 0; i < 30 && !link.up; ++i) {
@@ -351,22 +426,54 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       if (!st->tee) return false;
       dev = st->tee.get();
     }
+    if (st->tee) {
+      // Only the capture's flush is throttled: faults below must release
+      // held and delayed packets every iteration.
+      st->throttle = std::make_unique<ThrottledFlush>(*dev);
+      dev = st->throttle.get();
+    }
+    if (opts.faults.any()) {
+      // Above the capture, so the capture shows the wire: what the kernel
+      // sent (also what we then drop) and what reached it.
+      FaultConfig fc;
+      fc.drop = opts.faults.drop;
+      fc.duplicate = opts.faults.duplicate;
+      fc.reorder = opts.faults.reorder;
+      fc.corrupt = opts.faults.corrupt;
+      st->fault = std::make_unique<FaultInjector>(*dev, opts.faults.seed + q, fc, fc);
+      dev = st->fault.get();
+    }
+    if (tcp_steer_) {
+      st->steer = std::make_unique<TcpSteerDevice>(*dev, *tcp_steer_, q);
+      dev = st->steer.get();
+    }
     if (arp_share_) {
       st->share = std::make_unique<ArpShareDevice>(*dev, *arp_share_, q, pools_[q]);
       dev = st->share.get();
-    }
-    if (st->tee) {
-      st->throttle = std::make_unique<ThrottledFlush>(*dev);
-      dev = st->throttle.get();
     }
     // One announcement per host, not one per lcore.
     StackConfig lc = sc;
     lc.gratuitous_arp_on_start = sc.gratuitous_arp_on_start && q == 0;
     // Each lcore owns its copy of the steering state (nothing shared between
     // lcores), with its own queue.
-    RssInfo rss = port_->rss();
+    RssInfo rss = tcp_steer_ ? tcp_steer_->info(q) : port_->rss();
     rss.queue = q;
     st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now, std::move(rss));
+    st->pool = pools_[q];
+    tcp::TcpLayer& tcp = st->engine->enable_tcp(tcp_config(opts.tcp));
+    for (const auto& sv : opts.services) {
+      auto svc = std::make_unique<services::TcpService>(tcp, service_kind(sv.kind), sv.port, sv.bytes);
+      if (!svc->listening()) {
+        err = "cannot listen on TCP port " + std::to_string(sv.port);
+        return false;
+      }
+      st->services.push_back(std::move(svc));
+    }
+    if (q == 0) {
+      for (const auto& g : opts.gets)
+        st->gets.push_back(std::make_unique<services::TcpGet>(
+            g.dst, g.port, g.bytes, static_cast<TimeNs>(opts.get_timeout_s * 1e9)));
+    }
     if (pings_) {
       st->engine->stack().on_echo_reply(&PingSet::on_reply, pings_.get());
       if (q == 0) st->pings = pings_.get();
@@ -391,10 +498,14 @@ void Runtime::teardown() {
   // the queue), then captures, then the port, then the pools.
   const TimeNs now = eal_ready_ ? clock_.now() : 0;
   for (auto& st : lcores_) {
+    st->services.clear();
+    st->gets.clear();
     st->engine.reset();
+    st->share.reset();
+    st->steer.reset();
+    st->fault.reset();
     if (st->tee) st->tee->flush(now);
     st->throttle.reset();
-    st->share.reset();
     st->tee.reset();
     st->q.reset();
   }
@@ -402,6 +513,7 @@ void Runtime::teardown() {
   if (port_) port_->close();
   port_.reset();
   arp_share_.reset();
+  tcp_steer_.reset();
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
 }
@@ -414,14 +526,27 @@ int Runtime::lcore_entry(void* arg) {
   const TscClock& clock = *st.clock;
   const std::atomic<bool>& stop = *st.stop;
 
+  tcp::TcpLayer* tcp = engine.tcp();
+  const bool gets = !st.gets.empty();
+
   TimeNs now = clock.now();
   engine.start(now);
+  if (tcp)
+    for (auto& g : st.gets) g->start(*tcp, now);
   // The loop: one TSC read per iteration; everything below is sans-IO except
-  // the bursts. Pings are sent before run_once so that its flush carries them.
+  // the bursts. Pings (and client deadlines) run before run_once so that its
+  // flush carries what they send. TCP runs inside run_once: Stack::rx hands
+  // it segments, Stack::poll fires its timers.
   while (!stop.load(std::memory_order_relaxed)) {
     now = clock.now();
     if (pings) pings->poll(stack, now);
+    if (gets && tcp)
+      for (auto& g : st.gets) g->poll(*tcp, now);
     engine.run_once(now);
+    if (tcp) {
+      st.tcp_connections.store(tcp->connection_count(), std::memory_order_relaxed);
+      st.tcp_time_wait.store(tcp->time_wait_count(), std::memory_order_relaxed);
+    }
   }
   engine.flush(clock.now());
   st.stopped.store(true, std::memory_order_release);
@@ -456,17 +581,19 @@ int Runtime::run() {
   telemetry_detach(this);
 
   drain_pings(true);
+  drain_gets(true);
   std::vector<LcoreSnapshot> snap = snapshot(true);
   const PortSnapshot port = port_snapshot();
+  const std::vector<GetSnapshot> gets = get_snapshot();
   const double up = uptime_s();
   out_line(stats_line(up, snap, port));
 
   teardown();
 
-  int status = 0;
+  int status = gets_failed_ ? kExitTcpGetFailed : 0;
   if (!opts_.stats_json.empty()) {
     std::string err;
-    if (!write_file(opts_.stats_json, stats_json(up, snap, port), err)) {
+    if (!write_file(opts_.stats_json, stats_json(up, snap, port, gets), err)) {
       std::fprintf(stderr, "ustack: --stats-json: %s\n", err.c_str());
       status = 1;
     }
@@ -494,6 +621,11 @@ void Runtime::control_loop() {
     }
     if (sig == SIGUSR1) print_stats();
     drain_pings(false);
+    if (!opts_.gets.empty() && drain_gets(false)) {
+      out_line("tcp-get finished, stopping");
+      stop_.store(true);
+      break;
+    }
     const auto t = Clock::now();
     if (opts_.stats_interval_s > 0 && t >= next_stats) {
       print_stats();
@@ -526,20 +658,133 @@ void Runtime::drain_pings(bool final) {
   }
 }
 
+bool Runtime::drain_gets(bool final) {
+  if (lcores_.empty()) return true;
+  const auto& gets = lcores_[0]->gets;
+  gets_printed_.resize(gets.size(), false);
+  bool all = true;
+  for (std::size_t i = 0; i < gets.size(); ++i) {
+    const services::TcpGet& g = *gets[i];
+    const std::string who = "tcp-get " + g.dst().to_string() + ":" + std::to_string(g.port());
+    if (!g.done()) {
+      all = false;
+      if (final && !gets_printed_[i]) {
+        gets_printed_[i] = true;
+        gets_failed_ = true;
+        out_line(who + ": FAILED (stopped before the end), " + std::to_string(g.bytes_so_far()) + " bytes so far");
+      }
+      continue;
+    }
+    if (gets_printed_[i]) continue;
+    gets_printed_[i] = true;
+    const auto& r = g.result();
+    const double secs = static_cast<double>(r.elapsed) / 1e9;
+    char buf[320];
+    if (r.outcome == services::TcpGet::Outcome::ok) {
+      std::snprintf(buf, sizeof buf,
+                    ": ok, %llu bytes in %.3f s (%.1f Mbit/s), pattern ok; connect %.3f ms, mss %u, wscale %u/%u, "
+                    "sack %s, timestamps %s, retransmits %llu",
+                    static_cast<unsigned long long>(r.bytes), secs,
+                    secs > 0 ? static_cast<double>(r.bytes) * 8 / secs / 1e6 : 0.0,
+                    static_cast<double>(r.connect_time) / 1e6, r.conn.mss, r.conn.snd_wscale, r.conn.rcv_wscale,
+                    r.conn.sack ? "on" : "off", r.conn.timestamps ? "on" : "off",
+                    static_cast<unsigned long long>(r.conn.retransmits));
+    } else {
+      gets_failed_ = true;
+      std::string why = to_string(r.outcome);
+      if (r.outcome == services::TcpGet::Outcome::mismatch)
+        why += " at byte " + std::to_string(r.mismatch_at);
+      if (g.expected() && (r.outcome == services::TcpGet::Outcome::short_count ||
+                           r.outcome == services::TcpGet::Outcome::long_count))
+        why += ": expected " + std::to_string(*g.expected());
+      std::snprintf(buf, sizeof buf, ": FAILED (%s) after %.3f s, %llu bytes", why.c_str(), secs,
+                    static_cast<unsigned long long>(r.bytes));
+    }
+    out_line(who + buf);
+  }
+  return all;
+}
+
+std::vector<GetSnapshot> Runtime::get_snapshot() const {
+  std::vector<GetSnapshot> v;
+  if (lcores_.empty()) return v;
+  for (const auto& gp : lcores_[0]->gets) {
+    const services::TcpGet& g = *gp;
+    GetSnapshot s;
+    s.target = g.dst().to_string() + ":" + std::to_string(g.port());
+    s.expected = g.expected();
+    if (!g.done()) {
+      s.outcome = "running";
+      s.bytes = g.bytes_so_far();
+    } else {
+      const auto& r = g.result();
+      s.outcome = to_string(r.outcome);
+      s.ok = r.outcome == services::TcpGet::Outcome::ok;
+      s.bytes = r.bytes;
+      if (r.outcome == services::TcpGet::Outcome::mismatch) s.mismatch_at = r.mismatch_at;
+      s.elapsed_s = static_cast<double>(r.elapsed) / 1e9;
+      s.connect_s = static_cast<double>(r.connect_time) / 1e9;
+      s.retransmits = r.conn.retransmits;
+      s.sack = r.conn.sack;
+      s.timestamps = r.conn.timestamps;
+      s.snd_wscale = r.conn.snd_wscale;
+      s.rcv_wscale = r.conn.rcv_wscale;
+      s.mss = r.conn.mss;
+    }
+    v.push_back(s);
+  }
+  return v;
+}
+
 std::vector<LcoreSnapshot> Runtime::snapshot(bool stopped) const {
   std::vector<LcoreSnapshot> v;
   for (const auto& st : lcores_) {
     LcoreSnapshot s;
     s.lcore_id = st->lcore_id;
     s.queue = st->queue;
+    const bool done = stopped && st->stopped.load(std::memory_order_acquire);
     if (st->engine) {
       s.read(st->engine->stack().counters());
       // The ARP table is the lcore's own; read it only once the lcore is done.
-      if (stopped && st->stopped.load(std::memory_order_acquire)) s.arp_entries = st->engine->stack().arp().size();
+      if (done) s.arp_entries = st->engine->stack().arp().size();
+      if (const tcp::TcpLayer* t = st->engine->tcp()) {
+        s.tcp_capacity = t->capacity();
+        s.tcp_connections = done ? t->connection_count() : st->tcp_connections.load(std::memory_order_relaxed);
+        s.tcp_time_wait = done ? t->time_wait_count() : st->tcp_time_wait.load(std::memory_order_relaxed);
+      }
+    }
+    if (st->pool) {
+      // Counts the lcore caches too (racy reads of their lengths while the
+      // lcores run: a debugging count, exact once they stopped).
+      s.mbuf_available = rte_mempool_avail_count(st->pool);
+      s.mbuf_pool_size = st->pool->size;
+    }
+    for (const auto& svc : st->services) {
+      ServiceSnapshot sv;
+      sv.kind = to_string(svc->kind());
+      sv.port = svc->port();
+      sv.source_bytes = svc->source_bytes();
+      const auto& c = svc->counters();
+      sv.connections = c.connections.get();
+      sv.active = c.active.get();
+      sv.completed = c.completed.get();
+      sv.failed = c.failed.get();
+      sv.bytes_in = c.bytes_in.get();
+      sv.bytes_out = c.bytes_out.get();
+      s.services.push_back(sv);
+    }
+    if (st->fault && done) {
+      s.fault_rx = st->fault->rx_counters();
+      s.fault_tx = st->fault->tx_counters();
     }
     if (st->share) {
       s.arp_shared = st->share->shared();
       s.arp_share_dropped = st->share->dropped();
+    }
+    if (st->steer) {
+      s.tcp_steered_out = st->steer->steered_out();
+      s.tcp_steered_in = st->steer->steered_in();
+      s.tcp_steer_dropped = st->steer->dropped();
     }
     v.push_back(s);
   }

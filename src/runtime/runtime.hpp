@@ -36,9 +36,14 @@ namespace ustack {
 
 struct LcoreState;
 class ArpShare;
+class TcpSteer;
 
 class Runtime {
  public:
+  // run()'s exit status when a --tcp-get failed (1 and 2 are the process's
+  // runtime and usage errors).
+  static constexpr int kExitTcpGetFailed = 3;
+
   // Mbufs per queue's pool:
   //   rx_desc + tx_desc                     (filled RX ring, TX ring in flight)
   //   + kRxBurst * nb_lcores                (one RX burst per lcore, in case frees cross lcores)
@@ -46,11 +51,29 @@ class Runtime {
   //   + arp.entries * arp.pending_per_entry (packets waiting for ARP)
   //   + kMbufCache * nb_lcores              (per-lcore mempool caches)
   //   + kMbufHeadroom                       (ping, ICMP errors, slack)
-  // rounded up to 2^k - 1 (the mempool ring's best size).
+  //   = the base, rounded up to 2^k - 1 (the mempool ring's best size);
+  // then TCP's buffers: every connection may hold sndbuf + rcvbuf bytes of
+  // payload in mbufs, one MSS per mbuf in the worst case (received segments
+  // queue as they came; the echo service sends them back as they are):
+  //   tcp_want = max_conns x (ceil(sndbuf / mss) + ceil(rcvbuf / mss))
+  // Buffers are overcommitted, as the kernel's tcp_mem does: TCP gets
+  // min(tcp_want, kPoolCap - base), so that the pool stays at kPoolCap
+  // mbufs (about 77 MiB of 2 KiB mbufs per queue), but never less than one
+  // connection's worth. The total is rounded up to 2^k - 1 again. Running
+  // short shows as tcp_tx_drop_no_mbuf and rx_nombuf, never as a crash.
   static constexpr unsigned kMbufCache = 256;
   static constexpr unsigned kMbufHeadroom = 256;
+  static constexpr unsigned kPoolCap = 32767;
   static unsigned pool_size(unsigned rx_desc, unsigned tx_desc, unsigned nb_lcores, unsigned arp_entries,
                             unsigned arp_pending);
+  struct PoolPlan {
+    unsigned base = 0;           // pool_size() without TCP
+    std::uint64_t tcp_want = 0;  // what every connection's full buffers would take
+    unsigned tcp = 0;            // what TCP gets
+    unsigned total = 0;
+  };
+  static PoolPlan plan_pool(unsigned base, std::uint32_t max_conns, std::uint32_t sndbuf, std::uint32_t rcvbuf,
+                            unsigned mss);
 
   // Blocks SIGINT/SIGTERM/SIGUSR1 in this thread (so every thread EAL
   // creates inherits the mask), initialises EAL with `eal_args` (argv[0]
@@ -70,6 +93,8 @@ class Runtime {
 
   // For telemetry: the counters summed over lcores (relaxed loads).
   void sum_counters(std::array<std::uint64_t, kStackCounterCount>& out) const;
+  // For telemetry: the gauges of every lcore (connections, TIME-WAIT, free mbufs).
+  std::vector<LcoreSnapshot> gauges() const { return snapshot(false); }
 
  private:
   Runtime() = default;
@@ -77,7 +102,10 @@ class Runtime {
   void control_loop();
   void print_stats();
   void drain_pings(bool final);
+  // Prints finished --tcp-get results; true when every one has finished.
+  bool drain_gets(bool final);
   std::vector<LcoreSnapshot> snapshot(bool stopped) const;
+  std::vector<GetSnapshot> get_snapshot() const;
   PortSnapshot port_snapshot() const;
   double uptime_s() const;
   void teardown();
@@ -94,10 +122,13 @@ class Runtime {
   std::atomic<bool> stop_{false};
   std::thread control_;
   std::unique_ptr<ArpShare> arp_share_;  // only with more than one queue
+  std::unique_ptr<TcpSteer> tcp_steer_;  // only with more than one queue and RSS unknown
   cpu_set_t control_cpus_{};
   bool have_control_cpus_ = false;
   bool eal_ready_ = false;
   std::string eal_log_;  // what EAL logged during init
+  std::vector<bool> gets_printed_;  // per --tcp-get: result printed
+  bool gets_failed_ = false;
 };
 
 }  // namespace ustack

@@ -131,7 +131,7 @@ void rss_fields(Json& j, const RssInfo& rss) {
   j.u64("reta_size", rss.reta.size());
   // How many RETA entries select each queue: shows the table was programmed.
   j.open_array("reta_entries_per_queue");
-  if (rss.steering == RssSteering::toeplitz) {
+  if (rss.steering == RssSteering::toeplitz || rss.steering == RssSteering::software) {
     std::vector<std::uint64_t> per(rss.nqueues, 0);
     for (std::uint16_t q : rss.reta)
       if (q < per.size()) ++per[q];
@@ -139,7 +139,7 @@ void rss_fields(Json& j, const RssInfo& rss) {
   }
   j.close(']');
   j.boolean("key_symmetric", rss.key_symmetric());
-  if (rss.steering == RssSteering::toeplitz) {
+  if (rss.steering == RssSteering::toeplitz || rss.steering == RssSteering::software) {
     j.str("key", key_hex(rss));
   } else {
     j.null("key");
@@ -147,6 +147,33 @@ void rss_fields(Json& j, const RssInfo& rss) {
   j.boolean("ipv4_tcp", rss.ipv4_tcp);
   j.boolean("ipv4_udp", rss.ipv4_udp);
   j.str("note", rss.note);
+}
+
+void service_fields(Json& j, const ServiceSnapshot& s) {
+  j.open();
+  j.str("kind", s.kind);
+  j.u64("port", s.port);
+  if (s.kind == "source") j.u64("source_bytes", s.source_bytes);
+  j.u64("connections", s.connections);
+  j.u64("active", s.active);
+  j.u64("completed", s.completed);
+  j.u64("failed", s.failed);
+  j.u64("bytes_in", s.bytes_in);
+  j.u64("bytes_out", s.bytes_out);
+  j.close();
+}
+
+void fault_fields(Json& j, std::string_view key, const FaultCounters& f) {
+  j.open(key);
+  j.u64("passed", f.passed);
+  j.u64("dropped", f.dropped);
+  j.u64("duplicated", f.duplicated);
+  j.u64("reordered", f.reordered);
+  j.u64("corrupted", f.corrupted);
+  j.u64("delayed", f.delayed);
+  j.u64("overflow", f.overflow);
+  j.u64("inner_rejected", f.inner_rejected);
+  j.close();
 }
 
 }  // namespace
@@ -159,8 +186,9 @@ std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss) {
     case RssSteering::single_queue:
       out.push_back(pre + "single-queue (every flow is queue 0's)");
       break;
+    case RssSteering::software:
     case RssSteering::toeplitz: {
-      std::string s = pre + "toeplitz, key " + (rss.key_symmetric() ? "symmetric" : "not symmetric") + " (" +
+      std::string s = pre + to_string(rss.steering) + ", key " + (rss.key_symmetric() ? "symmetric" : "not symmetric") + " (" +
                       key_hex(rss).substr(0, 16) + "...), reta " + std::to_string(rss.reta.size()) +
                       " entries over " + queues + ", hashes";
       if (rss.ipv4_tcp) s += " ipv4-tcp";
@@ -169,7 +197,7 @@ std::vector<std::string> rss_report(std::uint16_t port_id, const RssInfo& rss) {
       break;
     }
     case RssSteering::unknown:
-      out.push_back(pre + "unknown over " + queues + " (TCP checks each flow's queue in software): " +
+      out.push_back(pre + "unknown over " + queues + " (TCP is steered to its lcores in software): " +
                     (rss.note.empty() ? "no reason recorded" : rss.note));
       return out;
   }
@@ -182,7 +210,7 @@ bool is_drop_counter(std::size_t index) { return kStackCounterNames[index].find(
 std::string counter_group(std::size_t index) {
   const std::string_view n = kStackCounterNames[index];
   const std::string_view prefix = n.substr(0, n.find('_'));
-  for (std::string_view g : {"eth", "arp", "ipv4", "icmp", "udp", "igmp"})
+  for (std::string_view g : {"eth", "arp", "ipv4", "icmp", "tcp", "udp", "igmp"})
     if (prefix == g) return std::string(g);
   return "resources";
 }
@@ -220,10 +248,17 @@ std::string stats_line(double uptime_s, const std::vector<LcoreSnapshot>& lcores
   } else {
     s += " stats unavailable";
   }
+  s += " |";
+  for (const auto& l : lcores) {
+    std::snprintf(buf, sizeof buf, " lcore%u conns=%u time_wait=%u mbuf_avail=%llu", l.lcore_id, l.tcp_connections,
+                  l.tcp_time_wait, static_cast<unsigned long long>(l.mbuf_available));
+    s += buf;
+  }
   return s;
 }
 
-std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores, const PortSnapshot& port) {
+std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores, const PortSnapshot& port,
+                       const std::vector<GetSnapshot>& gets) {
   std::array<std::uint64_t, kStackCounterCount> total{};
   for (const auto& l : lcores)
     for (std::size_t i = 0; i < kStackCounterCount; ++i) total[i] += l.counters[i];
@@ -264,6 +299,27 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
     j.u64("drops", l.drops());
     j.u64("arp_shared", l.arp_shared);
     j.u64("arp_share_dropped", l.arp_share_dropped);
+    j.open("tcp");
+    j.u64("connections", l.tcp_connections);
+    j.u64("time_wait", l.tcp_time_wait);
+    j.u64("capacity", l.tcp_capacity);
+    j.u64("steered_out", l.tcp_steered_out);
+    j.u64("steered_in", l.tcp_steered_in);
+    j.u64("steer_dropped", l.tcp_steer_dropped);
+    j.close();
+    j.open("mbufs");
+    j.u64("available", l.mbuf_available);
+    j.u64("pool_size", l.mbuf_pool_size);
+    j.close();
+    j.open_array("services");
+    for (const auto& sv : l.services) service_fields(j, sv);
+    j.close(']');
+    if (l.fault_rx && l.fault_tx) {
+      j.open("faults");
+      fault_fields(j, "rx", *l.fault_rx);
+      fault_fields(j, "tx", *l.fault_tx);
+      j.close();
+    }
     j.open("counters");
     for (std::size_t i = 0; i < kStackCounterCount; ++i) j.u64(kStackCounterNames[i], l.counters[i]);
     j.close();
@@ -300,6 +356,47 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
   j.open("totals");
   for (std::size_t i = 0; i < kStackCounterCount; ++i) j.u64(kStackCounterNames[i], total[i]);
   j.close();
+
+  // Each service summed over the lcores that run it (all of them).
+  j.open_array("tcp_services");
+  if (!lcores.empty()) {
+    for (std::size_t k = 0; k < lcores[0].services.size(); ++k) {
+      ServiceSnapshot sum = lcores[0].services[k];
+      for (std::size_t i = 1; i < lcores.size(); ++i) {
+        if (k >= lcores[i].services.size()) continue;
+        const ServiceSnapshot& o = lcores[i].services[k];
+        sum.connections += o.connections;
+        sum.active += o.active;
+        sum.completed += o.completed;
+        sum.failed += o.failed;
+        sum.bytes_in += o.bytes_in;
+        sum.bytes_out += o.bytes_out;
+      }
+      service_fields(j, sum);
+    }
+  }
+  j.close(']');
+
+  j.open_array("tcp_get");
+  for (const auto& g : gets) {
+    j.open();
+    j.str("target", g.target);
+    j.str("outcome", g.outcome);
+    j.boolean("ok", g.ok);
+    j.u64("bytes", g.bytes);
+    if (g.expected) j.u64("expected", *g.expected); else j.null("expected");
+    if (g.mismatch_at) j.u64("mismatch_at", *g.mismatch_at); else j.null("mismatch_at");
+    j.num("elapsed_s", g.elapsed_s);
+    j.num("connect_s", g.connect_s);
+    j.u64("retransmits", g.retransmits);
+    j.boolean("sack", g.sack);
+    j.boolean("timestamps", g.timestamps);
+    j.u64("snd_wscale", g.snd_wscale);
+    j.u64("rcv_wscale", g.rcv_wscale);
+    j.u64("mss", g.mss);
+    j.close();
+  }
+  j.close(']');
 
   j.close();
   return j.take();

@@ -5,6 +5,7 @@
 #include <array>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "runtime/runtime.hpp"
 
@@ -30,6 +31,34 @@ int stats_cmd(const char* /*cmd*/, const char* /*params*/, rte_tel_data* d) {
   return 0;
 }
 
+// Gauges for leak checks while ustack runs: summed over lcores, and lcore by
+// lcore as "qN_..." keys.
+int tcp_cmd(const char* /*cmd*/, const char* /*params*/, rte_tel_data* d) {
+  std::vector<LcoreSnapshot> lc;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (g_rt == nullptr) return -1;
+    lc = g_rt->gauges();
+  }
+  std::uint64_t conns = 0, tw = 0, avail = 0;
+  for (const auto& l : lc) {
+    conns += l.tcp_connections;
+    tw += l.tcp_time_wait;
+    avail += l.mbuf_available;
+  }
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "connections", conns);
+  rte_tel_data_add_dict_u64(d, "time_wait", tw);
+  rte_tel_data_add_dict_u64(d, "mbuf_available", avail);
+  for (const auto& l : lc) {
+    const std::string q = "q" + std::to_string(l.queue) + "_";
+    rte_tel_data_add_dict_u64(d, (q + "connections").c_str(), l.tcp_connections);
+    rte_tel_data_add_dict_u64(d, (q + "time_wait").c_str(), l.tcp_time_wait);
+    rte_tel_data_add_dict_u64(d, (q + "mbuf_available").c_str(), l.mbuf_available);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void telemetry_attach(Runtime* rt) {
@@ -40,6 +69,9 @@ void telemetry_attach(Runtime* rt) {
     // convenience, so a failure is not worth stopping for.
     (void)rte_telemetry_register_cmd("/ustack/stats", stats_cmd,
                                      "Returns ustack's stack counters summed over lcores. Takes no parameters");
+    (void)rte_telemetry_register_cmd("/ustack/tcp", tcp_cmd,
+                                     "Returns TCP connections, TIME-WAIT connections and free mbufs, summed and per "
+                                     "queue. Takes no parameters");
     g_registered = true;
   }
 }

@@ -1,5 +1,7 @@
 // DPDK telemetry: `/ustack/stats` returns every stack counter summed over
-// lcores, as a dict (read with relaxed loads from DPDK's telemetry thread).
+// lcores, as a dict (read with relaxed loads from DPDK's telemetry thread);
+// `/ustack/tcp` the gauges a leak check wants (TCP connections, TIME-WAIT,
+// free mbufs), summed and per queue.
 //
 //   dpdk-telemetry.py   then   --> /ustack/stats
 //

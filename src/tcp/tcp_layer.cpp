@@ -183,6 +183,11 @@ TcpLayer::TcpLayer(Stack& stack, const TcpConfig& cfg)
       free_head_(kNone),
       tw_head_(kNone),
       tw_tail_(kNone) {
+  // A loss in a full window leaves up to a window of segments beyond the
+  // hole; a queue that cannot hold them drops the rest of the window, and
+  // the sender must send it all again (seen against Linux: a third of a
+  // lossy transfer's segments dropped as tcp_drop_ooo_full, 30x slower).
+  cfg_.ooo_segments = std::max(cfg_.ooo_segments, cfg_.defaults.rcvbuf / 1024);
   const Secret ts = secret_or_random(std::nullopt);
   ts_secret_ = load_be32(Bytes{ts}, 0);
   port_hint_ = static_cast<std::uint16_t>(cfg_.ephemeral.first +

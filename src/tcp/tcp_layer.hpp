@@ -92,7 +92,9 @@ struct TcpConfig {
   std::uint32_t synack_retries = 5;
   bool syn_cookies = true;             // when a listener's backlog is full
   std::uint32_t challenge_acks_per_sec = 1000;  // RFC 5961 §7 rate limit (shared by all connections)
-  std::uint32_t ooo_segments = 64;     // out-of-order queue bound, segments per connection
+  // Out-of-order queue bound, segments per connection; raised to hold a
+  // whole receive window (defaults.rcvbuf) of 1 KiB segments.
+  std::uint32_t ooo_segments = 64;
   std::uint32_t quickack_segments = 16;  // ACK every segment at connection start (slow start)
   PortRange ephemeral;
   // RSS of the port this lcore's queue belongs to; when known, connect()

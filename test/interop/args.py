@@ -51,6 +51,28 @@ def body():
         (["--"] + IP + ["--stats-interval", "soon"], ["--stats-interval"]),
         (["--"] + IP + ["--duration", "-1"], ["--duration"]),
         (["--"] + IP + ["--mtu", "20"], ["--mtu"]),
+        (["--"] + IP + ["--tcp-max-conns", "0"], ["--tcp-max-conns", "bad value"]),
+        (["--"] + IP + ["--tcp-max-conns", "70000"], ["--tcp-max-conns"]),
+        (["--"] + IP + ["--tcp-sndbuf", "100"], ["--tcp-sndbuf", "4096"]),
+        (["--"] + IP + ["--tcp-rcvbuf", "1T"], ["--tcp-rcvbuf"]),
+        (["--"] + IP + ["--tcp-rcvbuf", "128M"], ["--tcp-rcvbuf", "64M"]),
+        (["--"] + IP + ["--tcp-max-conns", "65536", "--tcp-sndbuf", "64M"], ["--tcp-max-conns", "16G"]),
+        (["--"] + IP + ["--tcp-cc", "bbr"], ["--tcp-cc", "newreno or cubic"]),
+        (["--"] + IP + ["--tcp-min-rto-ms", "0"], ["--tcp-min-rto-ms"]),
+        (["--"] + IP + ["--tcp-min-rto-ms", "soon"], ["--tcp-min-rto-ms"]),
+        (["--"] + IP + ["--tcp-nagle=yes"], ["--tcp-nagle", "no value"]),
+        (["--"] + IP + ["--tcp-echo", "0"], ["--tcp-echo", "1..65535"]),
+        (["--"] + IP + ["--tcp-echo", "7", "--tcp-discard", "7"], ["--tcp-discard", "port 7", "already"]),
+        (["--"] + IP + ["--tcp-source", "19"], ["--tcp-source", "PORT:BYTES"]),
+        (["--"] + IP + ["--tcp-source", "19:lots"], ["--tcp-source", "PORT:BYTES"]),
+        (["--"] + IP + ["--tcp-get", "10.98.0.1"], ["--tcp-get", "IP:PORT"]),
+        (["--"] + IP + ["--tcp-get", "10.98.0.1:0"], ["--tcp-get", "PORT"]),
+        (["--"] + IP + ["--tcp-get", "10.98.0.1:80:x"], ["--tcp-get", "BYTES"]),
+        (["--"] + IP + ["--tcp-get", "10.98.0.2:80"], ["--tcp-get", "own address"]),
+        (["--"] + IP + ["--tcp-get-timeout", "0"], ["--tcp-get-timeout"]),
+        (["--"] + IP + ["--fault-drop", "1.5"], ["--fault-drop", "probability"]),
+        (["--"] + IP + ["--fault-reorder", "-0.1"], ["--fault-reorder", "probability"]),
+        (["--"] + IP + ["--fault-seed", "x"], ["--fault-seed"]),
         (["--"] + IP + ["--bogus"], ["unknown option", "--bogus"]),
         (["--"] + IP + ["--promisc=yes"], ["--promisc", "no value"]),
         (IP, ["after '--'"]),
@@ -100,6 +122,7 @@ def body():
         for argv in (["--help"], ["--", "--help"], ["-l", "0", "--", "--ip", "10.98.0.2/24", "-h"]):
             p = subprocess.run([exe] + argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
             check(p.returncode == 0 and p.stdout.startswith("usage: ") and "--stats-json" in p.stdout
+                  and "--tcp-echo" in p.stdout and "--fault-drop" in p.stdout
                   and p.stderr == "", f"{' '.join(argv)}: usage on stdout, exit 0")
     finally:
         # EAL's runtime directory: /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk.

@@ -49,7 +49,8 @@ def can_make_namespaces():
     return True, ""
 
 
-PACKAGES = {"ip": "iproute2", "ping": "iputils-ping", "tshark": "tshark"}
+PACKAGES = {"ip": "iproute2", "ping": "iputils-ping", "tshark": "tshark", "mergecap": "wireshark-common",
+            "nc": "netcat-openbsd"}
 
 
 def need_tools(*names):
