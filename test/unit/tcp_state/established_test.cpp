@@ -407,7 +407,10 @@ TEST_CASE("Challenge ACKs are rate limited per second (RFC 5961 §7)", "[tcp_sta
 
 TEST_CASE("ESTABLISHED: the out-of-order queue is bounded", "[tcp_state][established][window]") {
   tcp::TcpConfig cfg = state_config();
+  // The layer never bounds the queue below a whole receive window
+  // (rcvbuf / 1024 segments), so a 2 KiB buffer makes the bound 2.
   cfg.ooo_segments = 2;
+  cfg.defaults.rcvbuf = 2048;
   Peer p(cfg);
   p.establish_passive(PeerSyn{1460, std::nullopt, true, false});
   for (std::uint32_t i = 1; i <= 3; ++i) {
