@@ -103,7 +103,6 @@ class RecordConnection : private SecretSink {
   Level sent_level_ = Level::initial;
   std::size_t early_bytes_ = 0;
   std::size_t skipped_early_ = 0;
-  bool skipping_early_ = false;
   std::optional<Alert> alert_sent_, alert_received_;
   const char* why_ = "";
   int key_updates_received_ = 0;
