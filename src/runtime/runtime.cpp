@@ -427,8 +427,8 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       dev = st->tee.get();
     }
     if (st->tee) {
-      // Only the capture's flush is throttled: faults below must release
-      // held and delayed packets every iteration.
+      // Only the capture's flush is throttled: the fault injector above it
+      // must release held and delayed packets every iteration.
       st->throttle = std::make_unique<ThrottledFlush>(*dev);
       dev = st->throttle.get();
     }

@@ -252,6 +252,7 @@ def check_capture(capture, ustack_ip, lossy, syn_check=None):
     check(early == 0, f"{name}: each of ustack's {resets} RSTs came after its FIN on that connection")
     bad.pop("ustack: Connection reset (RST)", None)
     check(not bad, f"{name}: no unexplained TCP analysis flag or expert info ({bad})")
+    done_with(capture)
     if syn_check:
         syns = [r for r in rows if r["tcp.flags.syn"] in ("1", "True")]
         for who in ("ustack", "kernel"):
@@ -266,6 +267,17 @@ def check_capture(capture, ustack_ip, lossy, syn_check=None):
                 check(all(r[field] for r in mine), f"{name}: every {who} {kind} carries {what}"
                       + (f" ({', '.join(values[:4])})" if field in ("tcp.options.wscale.shift", "tcp.options.mss_val")
                          else ""))
+
+
+def done_with(*paths):
+    """Removes captures that passed (a run writes ~1 GB of them), unless TCP_KEEP is set."""
+    if os.environ.get("TCP_KEEP"):
+        return
+    for p in paths:
+        try:
+            os.remove(p)
+        except OSError:
+            pass
 
 
 def read_json(path):
@@ -596,6 +608,7 @@ def section_multicore(exe, ns, wd, pid):
     # start of the loop iteration that handled it, so the merged order may
     # put an ACK before the data it acknowledges. Hence the loss rules.
     check_capture(merged, ns.ustack_ip, lossy=True)
+    done_with(f"{root}-q0{ext}", f"{root}-q1{ext}")
 
 
 SECTIONS = {"lossless": section_lossless, "get": section_get, "lossy": section_lossy, "multicore": section_multicore}
