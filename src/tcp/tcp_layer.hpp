@@ -195,7 +195,8 @@ class TcpLayer final : public ProtocolHandler {
   //    plus the window still offered stays within rcvbuf (the out-of-order
   //    data inside that window);
   //  - data in flight has the retransmission timer armed;
-  //  - the pool, TIME-WAIT and listener backlog counts match the slots.
+  //  - the pool, TIME-WAIT and listener backlog counts match the slots, and
+  //    a free slot holds no data and no armed timer.
   // O(connections + queued segments); never call it on a hot path.
   const char* check_invariants() const;
 

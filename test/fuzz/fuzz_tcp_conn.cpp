@@ -16,7 +16,10 @@
 //           on_readable and closes at end of stream (re-entrant calls)
 //   byte 1  bit 0: Nagle; bit 1: delayed ACKs off; bit 2: keepalive with
 //           short timers; bit 3: SYN cookies off; bit 4: the application
-//           sends from on_writable / on_accept; bits 5-7: quick-ack segments
+//           sends from on_writable / on_accept; bits 5-6: quick-ack
+//           segments; bit 7: a restless application, which aborts every
+//           other connection it accepts and opens new ones from inside
+//           on_accept and on_closed (slots freed and reused in callbacks)
 //   then ops, an opcode byte each (low 4 bits the op; bits 5-7 the flow,
 //   flows 0-3 connect to our listener, 4-7 are our active opens) and its
 //   operands; a short last op is ignored:
@@ -150,6 +153,9 @@ class App final : public tcp::TcpHandler {
 
   bool read_in_callback = false;
   bool send_in_callback = false;
+  bool restless = false;
+  int accepted = 0;
+  int reconnects = 0;
 
  private:
   Harness& h_;
@@ -188,7 +194,7 @@ struct Harness {
     cfg.max_connections = 4;
     cfg.max_listeners = 2;
     cfg.ooo_segments = 8;
-    cfg.quickack_segments = (s1 >> 5) & 7;
+    cfg.quickack_segments = (s1 >> 5) & 3;
     cfg.syn_cookies = !(s1 & 0x08);
     cfg.defaults.sndbuf = kSndBuf;
     cfg.defaults.rcvbuf = kRcvBuf;
@@ -208,6 +214,7 @@ struct Harness {
     tcp = std::make_unique<tcp::TcpLayer>(*stack, cfg);
     app.read_in_callback = s0 & 0x80;
     app.send_in_callback = s1 & 0x10;
+    app.restless = s1 & 0x80;
   }
 
   ~Harness() {
@@ -375,11 +382,14 @@ struct Harness {
     require(listener.has_value());
   }
   void connect() {
-    Flow& f = flow();
+    connect_flow(flow(), now);
+    check();
+  }
+  // (Also from inside callbacks: no invariant check there.)
+  void connect_flow(Flow& f, TimeNs t) {
     f.seen = false;
     f.ts = false;
-    if (auto c = tcp->connect(kPeerIp, f.remote_port, &app, nullptr, opt, now, f.local_port)) f.conn = *c;
-    check();
+    if (auto c = tcp->connect(kPeerIp, f.remote_port, &app, nullptr, opt, t, f.local_port)) f.conn = *c;
   }
 
   // --- the script ----------------------------------------------------------------------
@@ -540,6 +550,12 @@ void PeerSink::emit(Packet&& p, TimeNs now) {
 
 void App::on_accept(tcp::TcpLayer& t, TcpListenerId, TcpConnId c, TimeNs now) {
   h_.flow().conn = c;
+  if (restless && (++accepted % 2) == 0) {  // the first one (reach()'s) lives
+    t.abort(c, now);
+    require(!t.stats(c).has_value());
+    if (reconnects++ < 8) h_.connect_flow(h_.flows[4 + static_cast<std::size_t>(accepted / 2) % 4], now);
+    return;
+  }
   if (send_in_callback) (void)t.send(c, Bytes{h_.buf}.first(100), now);
 }
 void App::on_connected(tcp::TcpLayer& t, TcpConnId c, TimeNs now) {
@@ -559,6 +575,7 @@ void App::on_closed(tcp::TcpLayer& t, TcpConnId c, TcpError, TimeNs now) {
   require(!t.stats(c).has_value());
   require(t.send(c, Bytes{h_.buf}.first(10), now) == 0);
   t.close(c, now);
+  if (restless && reconnects++ < 8) h_.connect_flow(h_.flows[4 + static_cast<std::size_t>(reconnects) % 4], now);
 }
 
 void run(const std::uint8_t* data, std::size_t size) {
