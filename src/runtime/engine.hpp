@@ -23,6 +23,21 @@
 
 namespace ustack {
 
+// Work an lcore does every iteration besides packets (the thread shim's
+// rings). Both calls must be non-blocking and bounded.
+class LoopHook {
+ public:
+  // After receive processing and timers, before the TX flush, so that what
+  // it sends leaves in this iteration's burst.
+  virtual void poll(TimeNs now) = 0;
+  // After the flush: work that should not delay packets (the shim's eventfd
+  // writes, which are syscalls).
+  virtual void after_flush(TimeNs now) = 0;
+
+ protected:
+  ~LoopHook() = default;
+};
+
 class Engine final : public PacketSink {
  public:
   static constexpr std::uint16_t kRxBurst = 32;
@@ -46,7 +61,9 @@ class Engine final : public PacketSink {
       stack_.rx(rx_[i], now);
     }
     stack_.poll(now);
+    if (hook_) hook_->poll(now);
     flush(now);
+    if (hook_) hook_->after_flush(now);
     return n;
   }
 
@@ -57,6 +74,9 @@ class Engine final : public PacketSink {
   }
 
   void emit(Packet&& p, TimeNs now) override { tx_.push(p.release(), now, pending_); }
+
+  // One hook (the thread shim), set before the loop starts.
+  void set_hook(LoopHook* h) { hook_ = h; }
 
   Stack& stack() { return stack_; }
   Device& device() { return dev_; }
@@ -79,6 +99,7 @@ class Engine final : public PacketSink {
   TxBatch::Flushed pending_;
   std::array<rte_mbuf*, kRxBurst> rx_{};
   RssInfo rss_;
+  LoopHook* hook_ = nullptr;
 };
 
 }  // namespace ustack
