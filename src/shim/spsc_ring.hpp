@@ -61,6 +61,14 @@ class SpscRing {
     return n;
   }
   bool push(const T& item) { return push(std::span<const T>(&item, 1)) == 1; }
+  // Producer side: true when n more elements fit now (the consumer may only
+  // make more room meanwhile).
+  bool has_room(std::size_t n) {
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed);
+    if (capacity() - static_cast<std::size_t>(tail - prod_.head_cache) >= n) return true;
+    prod_.head_cache = cons_.head.load(std::memory_order_acquire);
+    return capacity() - static_cast<std::size_t>(tail - prod_.head_cache) >= n;
+  }
 
   // Consumer side. Pops up to out.size() elements; returns how many.
   std::size_t pop(std::span<T> out) {
