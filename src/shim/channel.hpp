@@ -15,46 +15,52 @@
 // every completion already pushed for the handle has been processed. Two
 // parties may write the eventfd; only the thread reads (drains) it.
 //
-// SharedSlot::want is the thread's "I am waiting" word: 0, or the interest
-// bits (kWantIn, kWantOut) while the handle is not ready and its eventfd is
-// drained.
+// SharedSlot::want is the thread's "I am waiting" word: 0, or 1 + the
+// completion-ring position the thread had consumed up to when it armed
+// (while the handle is not ready and its eventfd is drained). Every
+// completion that makes a handle ready ("event" completions: data, EOF,
+// accepted, connected, closed, writable) has a ring position p.
 //
 //  thread, when the handle becomes not ready (it consumed the last data...):
 //    T1 wait until fired == claimed (every eventfd write the lcore claimed
 //       has landed), then read() the eventfd to zero;
-//    T2 want.store(interest); full fence;
-//    T3 re-check: drain the completion ring, re-read tx_acked. If the handle
-//       is now ready, take the wake-up back: CAS want interest -> 0. If that
-//       succeeds, the thread writes the eventfd itself; if it fails, the
-//       lcore claimed the wake-up (claimed += 1) and writes it.
-//  lcore, after pushing a completion (or publishing tx_acked) for a handle:
+//    T2 want.store(1 + consumed position H); full fence;
+//    T3 re-check: drain the completion ring. If the handle is now ready,
+//       take the wake-up back: CAS want -> 0. If that succeeds, the thread
+//       writes the eventfd itself; if it fails, the lcore claimed the
+//       wake-up (claimed += 1) and writes it.
+//  lcore, after pushing an event completion at position p for a handle:
 //    L1 (the push's release store is already done); full fence, once per
 //       iteration for all handles;
-//    L2 if want & bits: CAS want -> 0; the winner writes the eventfd once
-//       after the iteration's TX flush, then fired += 1 (release).
+//    L2 w = want; if w != 0 and p >= w - 1 (the thread armed before it
+//       consumed this completion): one CAS want w -> 0; the winner writes
+//       the eventfd after the iteration's TX flush, then fired += 1.
 //
 // No lost wake-up: T2/T3 and L1/L2 are the two halves of Dekker's pattern
 // (store; fence; load on both sides), so either the thread's T3 sees the
 // completion, or the lcore's L2 sees `want` set, or both. If the thread sees
 // it, it handles readiness itself; if only the lcore does, the lcore writes.
-// In the "both" case exactly one CAS on `want` wins, so the eventfd is
-// written exactly once per not-ready -> ready transition: edge-triggered
-// epoll sees one edge per transition, level-triggered sees the fd readable
-// for as long as the handle is ready.
+// In the "both" case exactly one CAS wins, so the eventfd is written exactly
+// once per not-ready -> ready transition: edge-triggered epoll sees one edge
+// per transition, level-triggered sees the fd readable while the handle is
+// ready.
 //
-// No spurious wake-up: the lcore writes only after winning `want`, and it
-// only fires for completions that make a handle ready. The thread drains at
-// T1 after waiting for every write the lcore claimed (fired == claimed), so
-// no write lands after the drain for a wake-up that has been consumed. The
-// wait is bounded by one loop iteration of the lcore and only happens when
-// the thread learned of the readiness from the ring before the lcore's
-// eventfd write (the thread was awake anyway).
+// No spurious wake-up: the lcore fires only for a completion the thread had
+// not consumed when it armed (p >= H; an older one was already accounted
+// for before the thread decided it was not ready), with a single CAS against
+// the value it read (a re-arm in between changes the value, and the
+// re-arming thread's T3 sees the completion itself). Every event completion
+// makes the handle ready when the thread processes it. The thread drains at
+// T1 only after every write the lcore claimed has landed (fired == claimed),
+// so no claimed write arrives after the drain. The wait is bounded by one
+// lcore iteration and happens only when the thread learned of the readiness
+// from the ring before the lcore's eventfd write (it was awake anyway).
 //
 // Cost on the lcore: one write(2) on an eventfd per handle per not-ready ->
 // ready transition, batched after the iteration's TX flush, never per
-// packet: a busy handle (the thread has not consumed the previous event)
-// costs one relaxed load. A thread that keeps up with a stream arms and is
-// woken once per burst.
+// packet: a handle whose thread has not consumed the previous event costs
+// one relaxed load. A thread that keeps up with a stream arms and is woken
+// once per burst.
 #pragma once
 
 #include <atomic>
@@ -65,10 +71,6 @@
 #include "ustack/tcp.hpp"
 
 namespace ustack::shim {
-
-// Interest bits in SharedSlot::want (and the lcore's fire bits).
-inline constexpr std::uint32_t kWantIn = 1;   // a completion for the handle (data, accept, EOF, error, connected)
-inline constexpr std::uint32_t kWantOut = 2;  // send credit or command-ring room after EAGAIN
 
 enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
@@ -83,7 +85,9 @@ struct Command {
   std::uint64_t mbuf = 0;     // send: the rte_mbuf chain
 };
 
-enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released };
+// result and released answer the thread's own calls; the others are
+// "event" completions, each of which makes its handle ready.
+enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable };
 
 struct Completion {
   std::uint32_t id = 0;
@@ -96,7 +100,7 @@ struct Completion {
 
 // Per handle, shared by the two sides. Each field has one writer.
 struct alignas(kCacheLine) SharedSlot {
-  std::atomic<std::uint32_t> want{0};          // thread arms, either side disarms by CAS (see above)
+  std::atomic<std::uint64_t> want{0};          // thread arms (1 + ring position), either side disarms by CAS
   std::atomic<std::uint32_t> fired{0};         // lcore: eventfd writes completed
   std::atomic<int> efd{-1};                    // thread: the handle's eventfd
   std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears

@@ -58,6 +58,9 @@ ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg)
     }
   }
   batch_.resize(cfg_.cmds_per_poll ? cfg_.cmds_per_poll : 1);
+  deferred_.resize(cfg_.max_threads);
+  // Each handle has at most one waiter queued (SharedSlot::out_req).
+  for (auto& d : deferred_) d.ids.resize(per);
 }
 
 ShimLcore::~ShimLcore() {
@@ -82,11 +85,17 @@ void ShimLcore::poll(TimeNs now) {
   for (auto& chp : channels_) {
     Channel& ch = *chp;
     if (!ch.active.load(std::memory_order_acquire)) continue;
+    // Waiters first: a thread queues one after its sends, so once a waiter
+    // is seen, the sends before it are in the command ring. They are
+    // answered only after the ring has been drained, so the credit the
+    // thread will compute includes its own sends (otherwise it could be
+    // woken to find no credit: a spurious wake-up).
+    Deferred& d = deferred_[ch.index];
+    std::uint32_t id;
+    while (d.n < d.ids.size() && ch.waiters.pop(id)) d.ids[d.n++] = id;
     const std::size_t n = ch.cmd.pop(std::span<Command>(batch_));
     for (std::size_t i = 0; i < n; ++i) execute(ch, batch_[i], now);
     ctr_.commands += n;
-    // Waiters are looked at once the commands before them have run: a
-    // thread waiting for send credit then sees its own sends accounted.
     if (n < batch_.size()) take_waiters(ch, now);
   }
 
@@ -139,20 +148,18 @@ void ShimLcore::after_flush(TimeNs) {
     fire_head_ = l.fire_next;
     l.fire_next = kNone;
     l.in_fire = false;
-    const std::uint32_t bits = std::exchange(l.fire_bits, 0);
     SharedSlot& sh = shared(g);
-    std::uint32_t w = sh.want.load(std::memory_order_relaxed);
-    while (w & bits) {
-      if (sh.want.compare_exchange_weak(w, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-        const int fd = sh.efd.load(std::memory_order_relaxed);
-        const std::uint64_t one = 1;
-        // Cannot fail short of a bad fd: the counter cannot overflow, since
-        // only the CAS winner writes and the thread drains before re-arming.
-        [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);
-        sh.fired.fetch_add(1, std::memory_order_release);
-        ++ctr_.eventfd_writes;
-        break;
-      }
+    std::uint64_t w = sh.want.load(std::memory_order_relaxed);
+    // L2: only for a completion the thread had not consumed when it armed.
+    if (w != 0 && l.fire_pos + 1 >= w &&
+        sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      const int fd = sh.efd.load(std::memory_order_relaxed);
+      const std::uint64_t one = 1;
+      // Cannot fail short of a bad fd: the counter cannot overflow, since
+      // only the CAS winner writes and the thread drains before re-arming.
+      [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);
+      sh.fired.fetch_add(1, std::memory_order_release);
+      ++ctr_.eventfd_writes;
     }
   }
 }
@@ -234,8 +241,9 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
 }
 
 void ShimLcore::take_waiters(Channel& ch, TimeNs) {
-  std::uint32_t id;
-  while (ch.waiters.pop(id)) {
+  Deferred& d = deferred_[ch.index];
+  for (std::size_t i = 0; i < d.n; ++i) {
+    const std::uint32_t id = d.ids[i];
     if (id >= per_channel()) continue;
     const std::uint32_t g = ch.index * per_channel() + id;
     ch.slots[id].out_req.store(0, std::memory_order_relaxed);
@@ -243,6 +251,7 @@ void ShimLcore::take_waiters(Channel& ch, TimeNs) {
     s.want_out = true;
     check_writable(g);
   }
+  d.n = 0;
 }
 
 // Fires kWantOut when the thread, reading tx_acked, will find send credit
@@ -253,15 +262,19 @@ void ShimLcore::check_writable(std::uint32_t g) {
   if (!s.want_out) return;
   if (s.kind != Kind::conn || s.tcp_gone || s.closing) {
     s.want_out = false;
-    mark_fire(g, kWantOut);
+    s.writable_pending = true;
+    mark_dirty(g);
     return;
   }
+  // Still connecting: the Connected completion is the wake-up.
+  if (tcp_.state(s.conn) == TcpState::syn_sent) return;
   publish_acked(g);
   const std::size_t queued = tcp_.send_queued(s.conn);
   const std::size_t limit = shared(g).opt.sndbuf;
   if (!s.tx_held && (queued == 0 || (limit > queued && limit - queued >= limit / 4))) {
     s.want_out = false;
-    mark_fire(g, kWantOut);
+    s.writable_pending = true;
+    mark_dirty(g);
   } else {
     tcp_.want_writable(s.conn);
   }
@@ -332,9 +345,9 @@ void ShimLcore::mark_dirty(std::uint32_t g) {
   dirty_tail_ = g;
 }
 
-void ShimLcore::mark_fire(std::uint32_t g, std::uint32_t bits) {
+void ShimLcore::mark_fire(std::uint32_t g, std::uint64_t pos) {
   Links& l = links_[g];
-  l.fire_bits |= bits;
+  l.fire_pos = pos;
   if (l.in_fire) return;
   l.in_fire = true;
   l.fire_next = fire_head_;
@@ -342,9 +355,11 @@ void ShimLcore::mark_fire(std::uint32_t g, std::uint32_t bits) {
 }
 
 bool ShimLcore::emit(std::uint32_t g, const Completion& c) {
-  if (!chan_of(g).cpl.push(c)) return false;
+  Channel& ch = chan_of(g);
+  const std::uint64_t pos = ch.cpl.next_position();
+  if (!ch.cpl.push(c)) return false;
   ++ctr_.completions;
-  if (c.op != CplOp::result && c.op != CplOp::released) mark_fire(g, kWantIn | kWantOut);
+  if (c.op != CplOp::result && c.op != CplOp::released) mark_fire(g, pos);
   return true;
 }
 
@@ -435,6 +450,7 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
   if (s.connected_pending) {
     if (!emit(g, Completion{.id = id, .op = CplOp::connected})) return false;
     s.connected_pending = false;
+    s.want_out = false;  // the completion wakes a writer too
   }
   if (!s.tcp_gone) {
     for (;;) {
@@ -468,6 +484,11 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
   if (s.closed_pending) {
     if (!emit(g, Completion{.id = id, .op = CplOp::closed, .value = s.closed_errno})) return false;
     s.closed_pending = false;
+    s.writable_pending = false;  // the Closed completion wakes a writer too
+  }
+  if (s.writable_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::writable})) return false;
+    s.writable_pending = false;
   }
   return true;
 }

@@ -95,6 +95,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool abort_on_close = false;
     bool shut_wr_pending = false;
     bool want_out = false;        // a thread waits for send credit
+    bool writable_pending = false;  // Writable to push
     std::uint64_t rx_delivered = 0;
     std::uint64_t tx_accepted = 0;
     std::uint32_t rx_limit = 0;
@@ -114,7 +115,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     std::uint32_t fire_next = kNone;
     std::uint32_t starved_next = kNone;
     std::uint32_t free_next = kNone;  // lcore-half free list
-    std::uint32_t fire_bits = 0;
+    std::uint64_t fire_pos = 0;  // ring position of the slot's latest event completion
     bool in_dirty = false;
     bool in_fire = false;
     bool in_starved = false;
@@ -128,7 +129,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void execute(Channel& ch, const Command& c, TimeNs now);
   void take_waiters(Channel& ch, TimeNs now);
   void mark_dirty(std::uint32_t g);
-  void mark_fire(std::uint32_t g, std::uint32_t bits);
+  void mark_fire(std::uint32_t g, std::uint64_t pos);
   bool flush(std::uint32_t g, TimeNs now);  // false: completion ring full, stays dirty
   bool emit(std::uint32_t g, const Completion& c);
   void drain_tx(std::uint32_t g, TimeNs now);
@@ -153,6 +154,13 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t fire_head_ = kNone;
   std::uint32_t starved_head_ = kNone;
   std::vector<Command> batch_;
+  // Per channel: waiters taken from the ring, answered once the commands
+  // queued before them have run.
+  struct Deferred {
+    std::vector<std::uint32_t> ids;
+    std::size_t n = 0;
+  };
+  std::vector<Deferred> deferred_;
   LcoreCounters ctr_;
 };
 

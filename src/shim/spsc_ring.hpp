@@ -85,6 +85,13 @@ class SpscRing {
   }
   bool pop(T& item) { return pop(std::span<T>(&item, 1)) == 1; }
 
+  // Producer side: the position the next pushed element will have
+  // (elements are numbered from 0 in push order).
+  std::uint64_t next_position() const { return prod_.tail.load(std::memory_order_relaxed); }
+  // Consumer side: how many elements have been popped (the position of the
+  // next one to pop).
+  std::uint64_t consumed() const { return cons_.head.load(std::memory_order_relaxed); }
+
   // Either side, approximate (the other side may move meanwhile).
   std::size_t size() const {
     return static_cast<std::size_t>(prod_.tail.load(std::memory_order_acquire) -

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -44,7 +45,8 @@ struct Handle {
   bool accepted_pending = false;  // announced by the lcore, not yet returned by accept()
   bool connecting = false, connected = false, eof = false, gone = false;
   bool rd_shut = false, wr_shut = false;
-  bool out_interest = false;  // report EPOLLOUT once (after EAGAIN or connect)
+  bool out_interest = false;  // report EPOLLOUT once (after EAGAIN or connect)...
+  bool out_ready = false;     // ...once a Connected or Writable completion says so
   bool result_ready = false;
   int result = 0;
   int so_error = 0;
@@ -65,8 +67,8 @@ struct Handle {
   std::uint32_t acc_head = kNone, acc_tail = kNone, acc_next = kNone;
   // Readiness protocol (channel.hpp).
   bool signaled = false;  // the eventfd is (or is about to be) non-zero
-  bool armed = false;     // want holds armed_mask
-  std::uint32_t armed_mask = 0;
+  bool armed = false;     // want holds armed_val
+  std::uint64_t armed_val = 0;
   std::uint32_t claimed = 0;  // eventfd writes the lcore has claimed
   bool touched = false;
 };
@@ -140,6 +142,7 @@ struct ThreadState {
         if (h.kind == Handle::Kind::conn) {
           h.connecting = false;
           h.connected = true;
+          h.out_ready = true;
         }
         break;
       case CplOp::data: {
@@ -184,6 +187,14 @@ struct ThreadState {
         h.acc_tail = id;
         break;
       }
+      case CplOp::writable:
+        // Send space after EAGAIN (or command-ring room): report it if the
+        // credit is really there.
+        // Readiness changes only through completions (never through a fresh
+        // look at tx_acked), so that each wake-up the lcore sends matches a
+        // transition the thread has not seen yet.
+        h.out_ready = true;
+        break;
       case CplOp::released:
         if (h.kind == Handle::Kind::closing) {
           h = Handle{};
@@ -242,13 +253,19 @@ struct ThreadState {
     return m;
   }
 
+  // "Writable again" / "connect done": asked for (EAGAIN, connect) and
+  // answered by a completion. Not re-checked against the credit: every event
+  // completion makes its handle ready (channel.hpp), or the lcore's wake-up
+  // for it would be spurious.
+  static bool out_report(const Handle& h) { return h.out_interest && h.out_ready; }
+
   // What makes the eventfd readable: everything but EPOLLOUT, which counts
   // only once asked for (after EAGAIN or a connect), and nothing for a
   // socket that was never connected.
   bool reportable(int hd, Handle& h) {
     if (h.kind == Handle::Kind::fresh) return false;
     const std::uint32_t m = mask(hd, h);
-    return (m & ~static_cast<std::uint32_t>(EPOLLOUT)) || ((m & EPOLLOUT) && h.out_interest);
+    return (m & ~static_cast<std::uint32_t>(EPOLLOUT)) || out_report(h);
   }
 
   void wait_claimed(SharedSlot& sh, Handle& h) {
@@ -268,7 +285,7 @@ struct ThreadState {
       if (reportable(hd, h)) {
         if (h.signaled) return;
         if (h.armed) {
-          std::uint32_t w = h.armed_mask;
+          std::uint64_t w = h.armed_val;
           h.armed = false;
           if (!sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
             h.signaled = true;  // the lcore won: its write is coming
@@ -287,17 +304,11 @@ struct ThreadState {
         [[maybe_unused]] const ssize_t r = ::read(h.efd, &v, sizeof v);
         h.signaled = false;
       }
-      const std::uint32_t want = kWantIn | (h.out_interest ? kWantOut : 0);
-      if (h.armed) {
-        if (h.armed_mask == want) return;
-        std::uint32_t w = h.armed_mask;
-        if (!sh.want.compare_exchange_strong(w, want, std::memory_order_seq_cst)) continue;  // taken: loop
-        h.armed_mask = want;
-      } else {
-        sh.want.store(want, std::memory_order_seq_cst);  // T2
-        h.armed = true;
-        h.armed_mask = want;
-      }
+      if (h.armed) return;
+      // T2: armed as of the completions consumed so far.
+      h.armed_val = link_of(hd).ch->cpl.consumed() + 1;
+      sh.want.store(h.armed_val, std::memory_order_seq_cst);
+      h.armed = true;
       std::atomic_thread_fence(std::memory_order_seq_cst);
       recheck.push_back(static_cast<std::uint32_t>(hd));  // T3, in pump()
       return;
@@ -354,6 +365,7 @@ struct ThreadState {
 
   void request_out(int hd, Handle& h) {
     h.out_interest = true;
+    h.out_ready = false;
     SharedSlot& sh = shared(hd);
     if (sh.out_req.exchange(1, std::memory_order_acq_rel) == 0) link_of(hd).ch->waiters.push(id_of(hd));
   }
@@ -445,10 +457,16 @@ Thread::~Thread() {
       if (h.kind == Handle::Kind::fresh || h.kind == Handle::Kind::conn || h.kind == Handle::Kind::listener)
         if (!h.accepted_pending) s.close_handle(s.encode(l, id));
     }
+  // Queued closes go out as the lcores drain the rings. If the lcores have
+  // stopped (no progress for a second), give up: the process is ending.
   for (auto& k : s.links) {
-    while (!k.pending.empty()) {
+    auto last = std::chrono::steady_clock::now();
+    while (!k.pending.empty() && std::chrono::steady_clock::now() - last < std::chrono::seconds(1)) {
+      const std::size_t before = k.pending.size();
       cpu_relax();
       s.flush_pending(k);
+      s.drain();
+      if (k.pending.size() != before) last = std::chrono::steady_clock::now();
     }
   }
   s.drain();  // frees data still in flight to us
@@ -583,6 +601,7 @@ int Thread::connect(int hd, const sockaddr* addr, socklen_t len) {
   h->kind = Handle::Kind::conn;
   h->connecting = true;
   h->out_interest = true;
+  h->out_ready = false;
   h->peer_addr = ntohl(in.sin_addr.s_addr);
   h->peer_port = ntohs(in.sin_port);
   s.touch(hd);
@@ -645,7 +664,7 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
     if (!head) return done ? static_cast<ssize_t>(done) : fail(ENOBUFS);
     k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::send, .mbuf = reinterpret_cast<std::uint64_t>(head)});
     h->tx_submitted += filled;
-    h->out_interest = false;
+    if (h->out_ready) h->out_interest = false;  // a report is consumed; a request still waits for its answer
     done += filled;
     s.touch(hd);
     s.pump();
@@ -837,8 +856,9 @@ std::uint32_t Thread::events(int hd) {
   s.pump();
   Handle* h = s.get(hd);
   if (!h) return POLLNVAL;
-  const std::uint32_t m = s.mask(hd, *h);
-  if ((m & EPOLLOUT) && h->out_interest) {
+  std::uint32_t m = s.mask(hd, *h);
+  if (ThreadState::out_report(*h)) {
+    m |= EPOLLOUT;
     h->out_interest = false;
     s.touch(hd);
     s.pump();

@@ -49,9 +49,18 @@ constexpr std::uint32_t kMaskBits = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | E
 // --- adapters -----------------------------------------------------------------
 
 struct KernelApi {
+  // A port nothing listens on: the kernel picks a free one, we let it go.
+  // (Other programs share this machine's loopback, so fixed ports collide.)
   static std::uint16_t next_port() {
-    static std::uint16_t p = static_cast<std::uint16_t>(20000 + (getpid() * 7) % 20000);
-    return ++p;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    socklen_t l = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+    ::close(fd);
+    return ntohs(a.sin_port);
   }
   int socket(bool) { return ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
   sockaddr_in server(std::uint16_t port) {
@@ -308,6 +317,7 @@ void compare(Body body) {
   KernelApi kapi;
   const Trace kernel = body(kapi);
   test::ShimWorld w;
+  w.start();
   std::string err;
   auto t = shim::Thread::attach(w.hub, err);
   REQUIRE(t);

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,7 +29,10 @@ struct ShimWorld {
   shim::Hub hub;
   std::atomic<bool> stop{false};
   std::atomic<bool> paused{false};
+  std::atomic<bool> parked{false};
   std::atomic<std::uint64_t> iterations{0};
+  // Runs on the lcore thread before each iteration (on-lcore code in a test).
+  std::function<void(TimeNs)> on_lcore;
   std::thread lcore;
 
   static tcp::TcpConfig tcp_cfg(std::uint32_t conns) {
@@ -37,13 +41,19 @@ struct ShimWorld {
     return c;
   }
 
+  // `shim_on_a` false: stack a is left to on-lcore code (on_lcore), and the
+  // hub has one lcore, b.
   explicit ShimWorld(const shim::LcoreConfig& cfg = {}, const tcp::TcpConfig& tcfg = tcp_cfg(256),
-                     rte_mempool* mp = nullptr)
-      : pair(tcfg, 1, {}, {}, mp), la(pair.ta, cfg), lb(pair.tb, cfg), hub({&la, &lb}) {
-    pair.a.set_hook(&la);
+                     rte_mempool* mp = nullptr, bool shim_on_a = true)
+      : pair(tcfg, 1, {}, {}, mp),
+        la(pair.ta, cfg),
+        lb(pair.tb, cfg),
+        hub(shim_on_a ? std::vector<shim::ShimLcore*>{&la, &lb} : std::vector<shim::ShimLcore*>{&lb}) {
+    if (shim_on_a) pair.a.set_hook(&la);
     pair.b.set_hook(&lb);
-    lcore = std::thread([this] { run(); });
   }
+  // Starts the lcore thread (after on_lcore is set, if any).
+  void start() { lcore = std::thread([this] { run(); }); }
   ~ShimWorld() { halt(); }
 
   void halt() {
@@ -56,17 +66,26 @@ struct ShimWorld {
     const TimeNs base = pair.now;
     while (!stop.load(std::memory_order_relaxed)) {
       if (paused.load(std::memory_order_acquire)) {
+        parked.store(true, std::memory_order_release);
         std::this_thread::yield();
         continue;
       }
+      parked.store(false, std::memory_order_relaxed);
       const auto el = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0);
       const TimeNs now = base + static_cast<TimeNs>(el.count());
       if (now > pair.now) pair.now = now;
+      if (on_lcore) on_lcore(pair.now);
       const auto n = pair.a.run_once(pair.now) + pair.b.run_once(pair.now);
       iterations.fetch_add(1, std::memory_order_release);
       // Two cores shared with the application threads and other builds.
       if (n == 0) std::this_thread::yield();
     }
+  }
+
+  // Stops the lcore between two iterations (resume: paused = false).
+  void pause() {
+    paused.store(true, std::memory_order_release);
+    while (!parked.load(std::memory_order_acquire)) std::this_thread::yield();
   }
 
   // Waits for the lcore to finish at least two whole iterations.
