@@ -10,6 +10,8 @@ pkgs=(
   dpdk dpdk-dev libdpdk-dev libpcap-dev libssl-dev catch2
   # kernel peer, captures, crafted packets
   iproute2 iputils-ping ethtool tshark tcpdump python3 python3-scapy netcat-openbsd
+  # TLS interop peers (openssl s_server/s_client come with openssl)
+  openssl gnutls-bin
 )
 
 missing=()

@@ -23,7 +23,7 @@ if ! [[ $secs =~ ^[0-9]+$ ]] || [[ $secs -eq 0 ]]; then
   echo "usage: $0 [SECONDS_PER_TARGET] [TARGET...]" >&2
   exit 2
 fi
-all_targets=(fuzz_ethernet fuzz_arp fuzz_ipv4 fuzz_icmp fuzz_tcp fuzz_stack)
+all_targets=(fuzz_ethernet fuzz_arp fuzz_ipv4 fuzz_icmp fuzz_tcp fuzz_udp fuzz_igmp fuzz_stack fuzz_tls fuzz_tcp_conn)
 if [[ $# -gt 0 ]]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}

@@ -3,6 +3,7 @@
 #include <rte_mempool.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "apps/bench/report.hpp"
@@ -16,5 +17,18 @@ struct Options {
 
 // ICMP echo through the in-memory pair vs the kernel over loopback.
 std::vector<CaseResult> bench_l2l3(const Options& opt, rte_mempool* pool);
+
+struct TcpOptions {
+  std::uint64_t iterations = 20'000;         // handshakes, round trips, connection cycles (ustack)
+  std::uint64_t kernel_iterations = 10'000;  // the same for the kernel
+  std::uint64_t bulk_bytes = 512ull << 20;   // bulk transfer size, both stacks
+  std::uint32_t idle_conns = 500;            // connections held open for the memory figure
+  std::string only;                          // comma-separated subset: handshake,rr64,bulk,cps,memory
+};
+
+// TCP on two stacks over the in-memory pair vs the kernel's TCP over loopback:
+// handshake, 64-byte round trip, bulk, connections per second, memory per
+// idle connection, allocations per packet.
+std::vector<CaseResult> bench_tcp(const TcpOptions& opt, rte_mempool* pool);
 
 }  // namespace ustack::bench

@@ -21,52 +21,123 @@ void fill_latency(Figures& f, std::vector<std::uint64_t>& s) {
 }
 
 namespace {
-void row(const char* who, const Figures& f) {
-  std::printf("  %-7s p50 %9.0f ns  p99 %9.0f ns  p99.9 %9.0f ns  %11.0f pps  %7.1f ns/pkt  %5.2f allocs/pkt\n", who,
-              f.p50_ns, f.p99_ns, f.p999_ns, f.pps, f.ns_per_pkt, f.allocs_per_pkt);
+
+void row(const char* who, const CaseResult& c, const Figures& f) {
+  if (c.shown == show::kDefault) {  // the l2l3 layout, unchanged
+    std::printf("  %-7s p50 %9.0f ns  p99 %9.0f ns  p99.9 %9.0f ns  %11.0f pps  %7.1f ns/pkt  %5.2f allocs/pkt\n", who,
+                f.p50_ns, f.p99_ns, f.p999_ns, f.pps, f.ns_per_pkt, f.allocs_per_pkt);
+    return;
+  }
+  std::printf("  %-7s", who);
+  if (c.shown & show::kLatency)
+    std::printf(" p50 %9.0f ns  p99 %9.0f ns  p99.9 %9.0f ns ", f.p50_ns, f.p99_ns, f.p999_ns);
+  if (c.shown & show::kGbps) std::printf(" %7.2f Gbit/s ", f.gbps);
+  if (c.shown & show::kOps) std::printf(" %11.0f %s ", f.ops_per_sec, c.ops_unit.c_str());
+  if (c.shown & show::kBytesPerConn) std::printf(" %9.0f bytes/conn ", f.bytes_per_conn);
+  if (c.shown & show::kPps) std::printf(" %11.0f pps  %7.1f ns/pkt ", f.pps, f.ns_per_pkt);
+  if (c.shown & show::kAllocs) std::printf(" %5.2f allocs/pkt", f.allocs_per_pkt);
+  std::printf("\n");
 }
+
+double ratio(double num, double den) { return den > 0 ? num / den : 0; }
+
+void ratio_line(const CaseResult& c, const Figures& u, const Figures& k) {
+  if (c.shown == show::kDefault) {
+    std::printf("  ratio   kernel/ustack: p50 %.1fx  p99 %.1fx  p99.9 %.1fx  pps ustack/kernel %.1fx\n",
+                ratio(k.p50_ns, u.p50_ns), ratio(k.p99_ns, u.p99_ns), ratio(k.p999_ns, u.p999_ns), ratio(u.pps, k.pps));
+    return;
+  }
+  // Every ratio reads "how many times better ustack is": > 1 favours ustack.
+  std::printf("  ratio  ");
+  if (c.shown & show::kLatency)
+    std::printf(" kernel/ustack: p50 %.1fx  p99 %.1fx  p99.9 %.1fx ", ratio(k.p50_ns, u.p50_ns), ratio(k.p99_ns, u.p99_ns),
+                ratio(k.p999_ns, u.p999_ns));
+  if (c.shown & show::kGbps) std::printf(" Gbit/s ustack/kernel %.2fx ", ratio(u.gbps, k.gbps));
+  if (c.shown & show::kOps) std::printf(" %s ustack/kernel %.2fx ", c.ops_unit.c_str(), ratio(u.ops_per_sec, k.ops_per_sec));
+  if (c.shown & show::kBytesPerConn) std::printf(" bytes kernel/ustack %.2fx ", ratio(k.bytes_per_conn, u.bytes_per_conn));
+  if ((c.shown & show::kPps) && !(c.shown & (show::kGbps | show::kOps)))
+    std::printf(" pps ustack/kernel %.2fx", ratio(u.pps, k.pps));
+  std::printf("\n");
+}
+
+void json_string(std::FILE* o, const std::string& s) {
+  std::fputc('"', o);
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\') std::fputc('\\', o);
+    if (static_cast<unsigned char>(ch) < 0x20) {
+      std::fprintf(o, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      continue;
+    }
+    std::fputc(ch, o);
+  }
+  std::fputc('"', o);
+}
+
 void fig_json(std::FILE* o, const Figures& f) {
   std::fprintf(o,
                "{\"samples\": %llu, \"p50_ns\": %.1f, \"p99_ns\": %.1f, \"p999_ns\": %.1f, \"mean_ns\": %.1f, "
-               "\"pps\": %.1f, \"ns_per_pkt\": %.2f, \"allocs_per_pkt\": %.4f}",
+               "\"pps\": %.1f, \"ns_per_pkt\": %.2f, \"allocs_per_pkt\": %.4f, \"gbps\": %.3f, "
+               "\"ops_per_sec\": %.1f, \"bytes_per_conn\": %.1f, \"pps_wall\": %.1f, \"gbps_wall\": %.3f, "
+               "\"ops_per_sec_wall\": %.1f}",
                static_cast<unsigned long long>(f.samples), f.p50_ns, f.p99_ns, f.p999_ns, f.mean_ns, f.pps,
-               f.ns_per_pkt, f.allocs_per_pkt);
+               f.ns_per_pkt, f.allocs_per_pkt, f.gbps, f.ops_per_sec, f.bytes_per_conn, f.pps_wall, f.gbps_wall,
+               f.ops_per_sec_wall);
 }
-double ratio(double kernel, double ours) { return ours > 0 ? kernel / ours : 0; }
+
 }  // namespace
 
 void print_table(const std::vector<CaseResult>& cases) {
   for (const auto& c : cases) {
     std::printf("%s: %s\n", c.name.c_str(), c.what.c_str());
-    row("ustack", c.ustack);
+    row("ustack", c, c.ustack);
     if (c.kernel) {
-      row("kernel", *c.kernel);
-      std::printf("  ratio   kernel/ustack: p50 %.1fx  p99 %.1fx  p99.9 %.1fx  pps ustack/kernel %.1fx\n",
-                  ratio(c.kernel->p50_ns, c.ustack.p50_ns), ratio(c.kernel->p99_ns, c.ustack.p99_ns),
-                  ratio(c.kernel->p999_ns, c.ustack.p999_ns), ratio(c.ustack.pps, c.kernel->pps));
+      row("kernel", c, *c.kernel);
+      ratio_line(c, c.ustack, *c.kernel);
     } else {
       std::printf("  kernel  n/a: %s\n", c.kernel_note.c_str());
     }
+    if (!c.goal.empty()) std::printf("  goal    %s\n", c.goal.c_str());
+    if (!c.note.empty()) std::printf("  note    %s\n", c.note.c_str());
   }
 }
 
 bool write_json(const std::string& path, const std::string& bench, const std::vector<CaseResult>& cases) {
   std::FILE* o = std::fopen(path.c_str(), "w");
   if (!o) return false;
-  std::fprintf(o, "{\"bench\": \"%s\", \"cases\": [", bench.c_str());
+  std::fprintf(o, "{\"bench\": ");
+  json_string(o, bench);
+  std::fprintf(o, ", \"cases\": [");
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];
-    std::fprintf(o, "%s\n  {\"name\": \"%s\", \"what\": \"%s\", \"ustack\": ", i ? "," : "", c.name.c_str(), c.what.c_str());
+    std::fprintf(o, "%s\n  {\"name\": ", i ? "," : "");
+    json_string(o, c.name);
+    std::fprintf(o, ", \"what\": ");
+    json_string(o, c.what);
+    if (!c.note.empty()) {
+      std::fprintf(o, ", \"note\": ");
+      json_string(o, c.note);
+    }
+    if (!c.goal.empty()) {
+      std::fprintf(o, ", \"goal\": ");
+      json_string(o, c.goal);
+    }
+    std::fprintf(o, ", \"ustack\": ");
     fig_json(o, c.ustack);
     if (c.kernel) {
+      const Figures& k = *c.kernel;
+      const Figures& u = c.ustack;
       std::fprintf(o, ", \"kernel\": ");
-      fig_json(o, *c.kernel);
+      fig_json(o, k);
       std::fprintf(o, ", \"ratio_p50_kernel_over_ustack\": %.3f, \"ratio_p99_kernel_over_ustack\": %.3f, "
-                      "\"ratio_pps_ustack_over_kernel\": %.3f",
-                   ratio(c.kernel->p50_ns, c.ustack.p50_ns), ratio(c.kernel->p99_ns, c.ustack.p99_ns),
-                   ratio(c.ustack.pps, c.kernel->pps));
+                      "\"ratio_p999_kernel_over_ustack\": %.3f, \"ratio_pps_ustack_over_kernel\": %.3f, "
+                      "\"ratio_gbps_ustack_over_kernel\": %.3f, \"ratio_ops_ustack_over_kernel\": %.3f, "
+                      "\"ratio_bytes_per_conn_kernel_over_ustack\": %.3f",
+                   ratio(k.p50_ns, u.p50_ns), ratio(k.p99_ns, u.p99_ns), ratio(k.p999_ns, u.p999_ns),
+                   ratio(u.pps, k.pps), ratio(u.gbps, k.gbps), ratio(u.ops_per_sec, k.ops_per_sec),
+                   ratio(k.bytes_per_conn, u.bytes_per_conn));
     } else {
-      std::fprintf(o, ", \"kernel\": null, \"kernel_note\": \"%s\"", c.kernel_note.c_str());
+      std::fprintf(o, ", \"kernel\": null, \"kernel_note\": ");
+      json_string(o, c.kernel_note);
     }
     std::fprintf(o, "}");
   }

@@ -2,7 +2,7 @@
 //
 // Every case reports ustack's figures and, where one exists, the Linux
 // kernel's equivalent measured in the same run, with the ratio. Keys carry
-// their unit (p99_ns, pps, allocs_per_pkt).
+// their unit (p99_ns, pps, allocs_per_pkt, gbps, bytes_per_conn).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,24 @@ struct Figures {
   double pps = 0;           // packets per second through the stack(s)
   double ns_per_pkt = 0;    // wall time per packet
   double allocs_per_pkt = 0;
+  double gbps = 0;          // payload bits delivered per second / 1e9
+  double ops_per_sec = 0;   // operations (round trips, connections) per second
+  double bytes_per_conn = 0;
+  // Whole-phase wall-clock rates, where the figures above come from the
+  // undisturbed operations only (see apps/bench/tcp.cpp); 0 when the same.
+  double pps_wall = 0, gbps_wall = 0, ops_per_sec_wall = 0;
 };
+
+// Which figures a case has; the table prints only those, the JSON all.
+namespace show {
+constexpr unsigned kLatency = 1u << 0;
+constexpr unsigned kPps = 1u << 1;
+constexpr unsigned kAllocs = 1u << 2;
+constexpr unsigned kGbps = 1u << 3;
+constexpr unsigned kOps = 1u << 4;
+constexpr unsigned kBytesPerConn = 1u << 5;
+constexpr unsigned kDefault = kLatency | kPps | kAllocs;
+}  // namespace show
 
 struct CaseResult {
   std::string name;
@@ -26,6 +43,10 @@ struct CaseResult {
   Figures ustack;
   std::optional<Figures> kernel;
   std::string kernel_note;  // why the kernel figure is missing, if it is
+  unsigned shown = show::kDefault;
+  std::string ops_unit = "op/s";  // label of ops_per_sec in the table
+  std::string note;  // how the figure was measured, printed under it
+  std::string goal;  // a target and whether this run met it (printed, never asserted)
 };
 
 // Fills the latency fields from per-operation samples (sorted in place).

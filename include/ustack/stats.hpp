@@ -54,6 +54,7 @@ namespace ustack {
   X(ipv4_drop_not_for_us)                                                          \
   X(ipv4_drop_unknown_protocol)                                                    \
   X(ipv4_drop_no_route)                                                            \
+  X(ipv4_drop_multicast_not_joined)                                               \
   /* icmp */                                                                       \
   X(icmp_rx_echo_request)                                                          \
   X(icmp_rx_echo_reply)                                                            \
@@ -66,6 +67,37 @@ namespace ustack {
   X(icmp_drop_unknown_type)                                                        \
   X(icmp_drop_broadcast_echo)                                                      \
   X(icmp_error_rate_limited)                                                       \
+  /* udp */                                                                        \
+  X(udp_rx_datagrams)         /* valid datagrams received */                       \
+  X(udp_rx_delivered)         /* queued to a socket (one per socket for multi) */  \
+  X(udp_tx_datagrams)                                                              \
+  X(udp_rx_icmp_error)        /* ICMP errors reported to a socket */               \
+  X(udp_drop_truncated)                                                            \
+  X(udp_drop_bad_length)                                                           \
+  X(udp_drop_bad_checksum)                                                         \
+  X(udp_drop_no_socket)       /* unicast: answered with port unreachable */        \
+  X(udp_drop_no_socket_multi) /* broadcast/multicast nobody listens to */          \
+  X(udp_drop_queue_full)      /* per socket, per datagram */                       \
+  X(udp_drop_no_mbuf)         /* no mbuf to clone for one more socket */           \
+  X(udp_drop_icmp_truncated)  /* ICMP error quoting less than IP + UDP header */   \
+  X(udp_drop_icmp_no_socket)  /* ICMP error about no socket of ours */             \
+  /* igmp */                                                                       \
+  X(igmp_rx_query_v1)                                                              \
+  X(igmp_rx_query_v2)                                                              \
+  X(igmp_rx_query_v3)                                                              \
+  X(igmp_rx_report)                                                                \
+  X(igmp_rx_leave)                                                                 \
+  X(igmp_tx_report_v1)                                                             \
+  X(igmp_tx_report_v2)                                                             \
+  X(igmp_tx_report_v3)                                                             \
+  X(igmp_tx_leave)                                                                 \
+  X(igmp_compat_mode_change)                                                       \
+  X(igmp_drop_truncated)                                                           \
+  X(igmp_drop_bad_checksum)                                                        \
+  X(igmp_drop_malformed)                                                           \
+  X(igmp_drop_unknown_type)                                                        \
+  X(igmp_drop_table_full)                                                          \
+  X(igmp_drop_sources_full)                                                        \
   /* resources */                                                                  \
   /* tcp */                                                                        \
   X(tcp_rx_segments)                                                          \

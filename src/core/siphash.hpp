@@ -8,9 +8,12 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
+#include <type_traits>
 
 namespace ustack {
 
@@ -19,7 +22,16 @@ using SipKey = std::array<std::uint8_t, 16>;
 
 namespace detail {
 
+// The first n (<= 8) bytes at p as a little-endian integer. At run time one
+// (possibly short) copy: GCC does not turn the byte loop into a load, and the
+// flow table hashes every segment's tuple. The loop stays for constexpr use.
 constexpr std::uint64_t load_le64(const std::uint8_t* p, std::size_t n) {
+  if (!std::is_constant_evaluated()) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, p, n);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    return v;
+  }
   std::uint64_t v = 0;
   for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t{p[i]} << (8 * i);
   return v;

@@ -30,6 +30,7 @@ using wire::Ipv4Packet;
 using wire::Ipv4Repr;
 
 namespace {
+constexpr Ipv4Addr kAllSystems{224, 0, 0, 1};    // RFC 1112 §4: every host is a member
 constexpr std::uint64_t kTokenUnit = kNsPerSec;  // one ICMP error costs one second of refill at 1/s
 constexpr TimeNs kMaxRefillGap = 1000 * kNsPerSec;
 }  // namespace
@@ -205,6 +206,13 @@ void Stack::ipv4_input(Packet&& pkt, std::size_t l3_off, TimeNs now) {
     ctr_.inc(StackCounter::ipv4_drop_not_for_us);
     return;
   }
+  // A NIC programmed with a MAC list still passes groups that share a MAC
+  // (32 groups map to each one) and everything in all-multicast mode: the
+  // membership filter (IGMP's interface state) decides.
+  if (dst.is_multicast() && mc_filter_ && dst != kAllSystems && !mc_filter_(dst, src, ip->protocol(), mc_filter_ctx_)) {
+    ctr_.inc(StackCounter::ipv4_drop_multicast_not_joined);
+    return;
+  }
   // Fragments are dropped and counted, not reassembled: see docs/architecture.md.
   if (ip->is_fragment()) {
     ctr_.inc(StackCounter::ipv4_drop_fragment);
@@ -227,7 +235,7 @@ void Stack::ipv4_input(Packet&& pkt, std::size_t l3_off, TimeNs now) {
   if (unicast_to_us) send_icmp_error(*ip, wire::icmp_type::kDestUnreachable, wire::icmp_unreach::kProtocol, now);
 }
 
-bool Stack::ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now, std::uint8_t tos) {
+bool Stack::ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now, const Ipv4TxOptions& opt) {
   const bool broadcast = is_local_broadcast(dst);
   std::optional<Ipv4Addr> hop;
   if (!broadcast && !dst.is_multicast()) {
@@ -237,9 +245,11 @@ bool Stack::ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now
       return false;
     }
   }
-  Ipv4Repr ip{cfg_.ip.addr, dst, proto, static_cast<std::uint16_t>(pkt.len()), cfg_.ttl, tos, ip_ident_++, true};
-  if (dst.is_multicast()) ip.ttl = 1;  // RFC 1112 §6.1 default; UDP sockets override
-  MutBytes hdr = pkt.prepend(Ipv4Repr::header_len());
+  Ipv4Repr ip{cfg_.ip.addr, dst, proto, static_cast<std::uint16_t>(pkt.len()), cfg_.ttl, opt.tos, ip_ident_++, true,
+              opt.router_alert};
+  if (opt.ttl) ip.ttl = *opt.ttl;
+  else if (dst.is_multicast()) ip.ttl = 1;  // RFC 1112 §6.1 default
+  MutBytes hdr = pkt.prepend(ip.header_len());
   if (hdr.empty()) {
     ctr_.inc(StackCounter::tx_drop_no_headroom);
     return false;
@@ -247,7 +257,7 @@ bool Stack::ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now
   ip.emit(hdr, !caps_.tx_ipv4_cksum);
   if (caps_.tx_ipv4_cksum) {
     pkt.get()->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
-    pkt.get()->l3_len = Ipv4Repr::header_len();
+    pkt.get()->l3_len = static_cast<std::uint16_t>(ip.header_len()) & 0x1ff;
   }
   ctr_.inc(StackCounter::ipv4_tx_packets);
   if (broadcast) {

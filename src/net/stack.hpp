@@ -16,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "core/time.hpp"
 #include "core/timer_wheel.hpp"
@@ -74,9 +75,24 @@ struct EchoReply {
 };
 using EchoReplyFn = void (*)(const EchoReply& r, TimeNs now, void* ctx);
 
+// Per-datagram choices for ip_output() beyond destination and protocol.
+struct Ipv4TxOptions {
+  std::uint8_t tos = 0;
+  // Unset: StackConfig::ttl for unicast and broadcast, 1 for multicast
+  // (RFC 1112 §6.1).
+  std::optional<std::uint8_t> ttl;
+  // RFC 2113 Router Alert option (IHL 6), which IGMP puts on every message.
+  bool router_alert = false;
+};
+
+// Whether this host wants a datagram sent to multicast `group` by `src`
+// (RFC 1112 §7.2; RFC 3376 §3.2 for per-source filters). IGMP installs one.
+using MulticastFilterFn = bool (*)(Ipv4Addr group, Ipv4Addr src, std::uint8_t proto, const void* ctx);
+
 class Stack {
  public:
-  // Headroom every packet handed to ip_output() must have for IPv4 + Ethernet + VLAN.
+  // Headroom every packet handed to ip_output() must have for IPv4 + Ethernet + VLAN
+  // (4 more with Ipv4TxOptions::router_alert).
   static constexpr std::size_t kHeaderRoom = 20 + 14 + 4;
 
   Stack(const StackConfig& cfg, rte_mempool* pool, const DeviceCaps& caps, PacketSink& out, TimeNs now);
@@ -97,7 +113,12 @@ class Stack {
   // Routes, resolves by ARP (queueing while unresolved) and frames. Returns
   // false when the packet was dropped (no route, queue full); the drop is
   // counted either way.
-  bool ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now, std::uint8_t tos = 0);
+  // Multicast destinations need no route and no ARP: the frame goes to
+  // multicast_mac(dst) (RFC 1112 §6.4), TTL 1 unless `opt` says otherwise.
+  bool ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now, std::uint8_t tos = 0) {
+    return ip_output(std::move(pkt), dst, proto, now, Ipv4TxOptions{tos, std::nullopt, false});
+  }
+  bool ip_output(Packet&& pkt, Ipv4Addr dst, std::uint8_t proto, TimeNs now, const Ipv4TxOptions& opt);
 
   // Ping client, for tests, the demo and benchmarks.
   bool send_echo_request(Ipv4Addr dst, std::uint16_t ident, std::uint16_t seq, Bytes data, TimeNs now);
@@ -105,10 +126,23 @@ class Stack {
 
   void set_protocol_handler(std::uint8_t proto, ProtocolHandler* h) { handlers_[proto] = h; }
 
+  // Multicast reception: with a filter, a datagram to a multicast group other
+  // than 224.0.0.1 (of which every host is a member) is delivered only when
+  // the filter accepts it, and dropped as ipv4_drop_multicast_not_joined
+  // otherwise. Without one (no IgmpHost on this stack), every multicast
+  // datagram the NIC lets through is delivered, as before IGMP existed.
+  void set_multicast_filter(MulticastFilterFn fn, const void* ctx) { mc_filter_ = fn; mc_filter_ctx_ = ctx; }
+
   // Sends an ICMP error about `offending` (a received frame whose IP header
   // is at `ip`), rate limited; never about ICMP errors, broadcasts, multicasts
   // or non-initial fragments (RFC 1122 §3.2.2).
   void send_icmp_error(const wire::Ipv4Packet& ip, std::uint8_t type, std::uint8_t code, TimeNs now);
+
+  // 255.255.255.255 or our subnet's broadcast address. Public so UDP can
+  // accept binds to a broadcast address (to receive only broadcasts).
+  bool is_local_broadcast(Ipv4Addr a) const {
+    return a.is_limited_broadcast() || (cfg_.ip.prefix_len < 31 && a == cfg_.ip.broadcast());
+  }
 
   const StackConfig& config() const { return cfg_; }
   const DeviceCaps& caps() const { return caps_; }
@@ -128,9 +162,6 @@ class Stack {
   void send_arp(wire::ArpOp op, const MacAddr& eth_dst, const MacAddr& tha, Ipv4Addr tpa, TimeNs now);
   bool icmp_error_allowed(TimeNs now);
   std::optional<Ipv4Addr> next_hop(Ipv4Addr dst) const;
-  bool is_local_broadcast(Ipv4Addr a) const {
-    return a.is_limited_broadcast() || (cfg_.ip.prefix_len < 31 && a == cfg_.ip.broadcast());
-  }
 
   StackConfig cfg_;
   rte_mempool* pool_;
@@ -142,6 +173,8 @@ class Stack {
   std::array<ProtocolHandler*, 256> handlers_{};
   EchoReplyFn echo_fn_ = nullptr;
   void* echo_ctx_ = nullptr;
+  MulticastFilterFn mc_filter_ = nullptr;
+  const void* mc_filter_ctx_ = nullptr;
   std::uint16_t ip_ident_ = 0;
   // ICMP error token bucket, in tokens scaled by 1e9 to stay integral.
   std::uint64_t icmp_tokens_;

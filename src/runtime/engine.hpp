@@ -15,6 +15,7 @@
 
 #include <array>
 #include <utility>
+#include <span>
 
 #include "drivers/device.hpp"
 #include "drivers/rss_info.hpp"
@@ -82,6 +83,26 @@ class Engine final : public PacketSink {
   Device& device() { return dev_; }
   const RssInfo& rss() const { return rss_; }
 
+  // Points the port's multicast filter at `macs` (IGMP's list: 224.0.0.1's
+  // MAC plus one per joined group). A device that cannot hold the exact list
+  // is put in all-multicast mode instead; the stack's membership filter then
+  // drops what nobody joined. All-multicast is switched off again once an
+  // exact list fits, but only if this function switched it on (the operator
+  // may have asked for it). A control-path call: only on membership changes.
+  // Returns true when the exact list is programmed.
+  bool program_multicast(std::span<const MacAddr> macs) {
+    if (dev_.caps().mc_filter && dev_.set_mc_addr_list(macs)) {
+      if (allmulti_by_us_ && dev_.set_allmulticast(false)) allmulti_by_us_ = false;
+      return true;
+    }
+    if (!allmulti_by_us_ && dev_.set_allmulticast(true)) allmulti_by_us_ = true;
+    return false;
+  }
+  // The same as an IgmpHost MAC-list callback: set_mac_list_callback(&Engine::on_mac_list, &engine).
+  static void on_mac_list(std::span<const MacAddr> macs, void* engine) {
+    static_cast<Engine*>(engine)->program_multicast(macs);
+  }
+
  private:
   void account() {
     auto& c = stack_.counters();
@@ -99,6 +120,7 @@ class Engine final : public PacketSink {
   TxBatch::Flushed pending_;
   std::array<rte_mbuf*, kRxBurst> rx_{};
   RssInfo rss_;
+  bool allmulti_by_us_ = false;
   LoopHook* hook_ = nullptr;
 };
 

@@ -182,7 +182,7 @@ bool is_drop_counter(std::size_t index) { return kStackCounterNames[index].find(
 std::string counter_group(std::size_t index) {
   const std::string_view n = kStackCounterNames[index];
   const std::string_view prefix = n.substr(0, n.find('_'));
-  for (std::string_view g : {"eth", "arp", "ipv4", "icmp"})
+  for (std::string_view g : {"eth", "arp", "ipv4", "icmp", "udp", "igmp"})
     if (prefix == g) return std::string(g);
   return "resources";
 }

@@ -46,7 +46,7 @@ struct PortSnapshot {
 // True for counters that count a dropped packet (name contains "drop").
 bool is_drop_counter(std::size_t index);
 // The protocol group of a counter: its name's prefix up to the first '_'
-// when that is eth/arp/ipv4/icmp, else "resources".
+// when that is eth/arp/ipv4/icmp/udp, else "resources".
 std::string counter_group(std::size_t index);
 
 // The start-up report of how the port steers flows: one summary line, then

@@ -76,6 +76,8 @@ class TupleMap {
   std::uint32_t capacity() const { return capacity_; }
   // Slots in the probe array (a power of two, >= 2 * capacity()).
   std::size_t slot_count() const { return slots_.size(); }
+  // Heap bytes of the probe array.
+  std::size_t bytes() const { return slots_.size() * sizeof(Slot); }
 
  private:
   struct Slot {
@@ -112,6 +114,7 @@ class FlowTable {
   bool erase(const FourTuple& t) { return conns_.erase(t); }
   std::uint32_t size() const { return conns_.size(); }
   std::uint32_t capacity() const { return conns_.capacity(); }
+  std::size_t connection_bytes() const { return conns_.bytes(); }  // heap bytes of the connection map
 
   // Listeners. An unspecified `local` (0.0.0.0) listens on every address;
   // a listener bound to the segment's destination address wins over it.

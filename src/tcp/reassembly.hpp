@@ -86,6 +86,8 @@ class ReassemblyQueue {
   std::size_t segments() const { return n_; }
   std::size_t bytes() const { return bytes_; }
   std::size_t max_segments() const { return slots_.size(); }
+  // Heap bytes of the slot array (allocated at construction).
+  std::size_t slot_bytes() const { return slots_.size() * sizeof(Slot); }
   std::size_t max_bytes() const { return max_bytes_; }
 
  private:

@@ -125,12 +125,23 @@ std::optional<std::uint16_t> pick_source_port(Ipv4Addr local, Ipv4Addr remote,
                                               std::span<const std::uint8_t> key, PortRange range,
                                               std::uint16_t hint, Usable&& usable) {
   if (range.first > range.last) return std::nullopt;
-  const ReplyHash hash(key, local, remote, remote_port);
   const std::uint32_t n = std::uint32_t{range.last} - range.first + 1;
   const std::uint32_t start = (hint >= range.first && hint <= range.last) ? hint - range.first : 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
+  auto port_at = [&](std::uint32_t i) {
     const std::uint32_t off = start + i < n ? start + i : start + i - n;
-    const auto port = static_cast<std::uint16_t>(range.first + off);
+    return static_cast<std::uint16_t>(range.first + off);
+  };
+  if (reta.empty()) {
+    // One queue (queue_of() is 0 for every hash): every port lands on it,
+    // so skip the Toeplitz set-up, which costs more than the search.
+    if (queue != 0) return std::nullopt;
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (usable(port_at(i))) return port_at(i);
+    return std::nullopt;
+  }
+  const ReplyHash hash(key, local, remote, remote_port);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto port = port_at(i);
     if (queue_of(hash(port), reta) == queue && usable(port)) return port;
   }
   return std::nullopt;

@@ -110,6 +110,8 @@ class SendBuffer {
   // Buffered mbufs (ring slots in use) and the ring's size.
   std::size_t segments() const { return n_; }
   std::size_t max_segments() const { return slots_.size(); }
+  // Heap bytes of the ring (allocated at construction).
+  std::size_t ring_bytes() const { return slots_.size() * sizeof(Slot); }
 
   // Frees every buffered mbuf; snd_una() stays, buffered() becomes 0.
   void clear();

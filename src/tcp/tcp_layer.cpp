@@ -23,6 +23,8 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 constexpr std::uint16_t kDefaultPeerMss = 536;
 // RFC 7323 §5.5: a ts_recent idle for 24 days is no longer trusted.
 constexpr TimeNs kPawsIdle = 24ull * 24 * 3600 * kNsPerSec;
+// RFC 7323 §5.3 R1 tolerance, in timestamp ticks (see conn_input()).
+constexpr std::int32_t kPawsWindow = 1;
 constexpr std::uint32_t kTsOptionBytes = 12;  // NOP NOP kind len tsval tsecr
 // Small segments are copied into the tail of the previous one in the receive
 // queue: a stream of tiny segments then costs bytes, not one mbuf each.
@@ -56,6 +58,7 @@ struct TcpLayer::Segment {
   std::uint32_t len = 0;  // payload bytes
   wire::TcpOptions opt;
   Packet pkt;
+  bool syn_window = false;  // wnd came on a SYN: never scaled (RFC 7323 §2.2)
   std::uint32_t seg_len() const { return len + (flags.syn() ? 1 : 0) + (flags.fin() ? 1 : 0); }
 };
 
@@ -204,8 +207,68 @@ TcpLayer::~TcpLayer() { stack_.set_protocol_handler(wire::ipproto::kTcp, nullptr
 std::size_t TcpLayer::bytes_per_connection() const {
   if (conns_.empty()) return 0;
   const Conn& c = *conns_[0];
-  return sizeof(Conn) + c.rq.size() * sizeof(rte_mbuf*) + c.snd.max_segments() * 16 +
-         c.ooo.max_segments() * 24 + c.sb.capacity() * sizeof(SackBlock) + 16 * sizeof(void*);
+  // Five heap blocks per slot (the Conn and four arrays); glibc adds about
+  // 16 bytes to each (chunk header, rounding).
+  constexpr std::size_t kMallocOverhead = 5 * 16;
+  return sizeof(Conn) + sizeof(conns_[0]) + c.rq.capacity() * sizeof(rte_mbuf*) + c.snd.ring_bytes() +
+         c.ooo.slot_bytes() + c.sb.capacity() * sizeof(SackBlock) + kMallocOverhead +
+         flows_.connection_bytes() / cfg_.max_connections;
+}
+
+const char* TcpLayer::check_invariants() const {
+  std::uint32_t used = 0, tw = 0;
+  for (const auto& cp : conns_) {
+    const Conn& c = *cp;
+    if (!c.in_use) {
+      if (c.state != TcpState::closed || c.rq_n || c.snd.buffered() || !c.ooo.empty()) return "free slot holds state";
+      continue;
+    }
+    ++used;
+    if (c.dead) return "dead connection outlived its entry point";
+    if (c.state == TcpState::closed || c.state == TcpState::listen) return "connection in use in CLOSED or LISTEN";
+    if (flows_.find(c.t) != std::optional<std::uint32_t>{c.index}) return "connection not in the flow table";
+    if (c.state == TcpState::time_wait) ++tw;
+    if (!(c.snd_una <= c.snd_nxt)) return "SND.UNA > SND.NXT";
+    if (!(c.snd_nxt <= c.snd_max)) return "SND.NXT > SND.MAX";
+    const bool synced = c.state != TcpState::syn_sent && c.state != TcpState::syn_received;
+    if (synced && c.state != TcpState::time_wait) {
+      if (c.snd_max > c.snd.end() + (c.fin_queued ? 1u : 0u)) return "SND.MAX beyond the data and FIN";
+      if (c.snd.snd_una() != c.snd_una && !(c.fin_acked() && c.snd.snd_una() + 1 == c.snd_una))
+        return "send buffer does not start at SND.UNA";
+    }
+    if (c.snd.buffered() > c.snd.max_bytes() || c.snd.buffered() > c.opt.sndbuf) return "send buffer over its bound";
+    if (c.rq_n > c.rq.size()) return "receive ring overflow";
+    std::uint64_t queued = 0;
+    for (std::size_t i = 0; i < c.rq_n; ++i) {
+      const rte_mbuf* m = c.rq[(c.rq_head + i) % c.rq.size()];
+      if (!m) return "null mbuf in the receive queue";
+      queued += rte_pktmbuf_pkt_len(m);
+    }
+    if (queued != c.rq_bytes) return "receive queue byte count";
+    const std::uint64_t offered = c.rcv_adv > c.rcv_nxt ? static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt) : 0;
+    if (c.rq_bytes + offered > c.opt.rcvbuf) return "receive queue plus offered window over rcvbuf";
+    if (c.ooo.bytes() > offered || c.ooo.segments() > c.ooo.max_segments()) return "out-of-order data beyond the window";
+    if (c.snd_una != c.snd_max && c.state != TcpState::time_wait && !c.rtx.armed())
+      return "data in flight without a retransmission timer";
+  }
+  if (used != used_ || used_ > cfg_.max_connections) return "connection count";
+  if (tw != tw_count_) return "TIME-WAIT count";
+  std::uint32_t listed = 0;
+  for (std::uint32_t i = tw_head_; i != kNone; i = conns_[i]->tw_next) {
+    if (conns_[i]->state != TcpState::time_wait || ++listed > tw_count_) return "TIME-WAIT list";
+  }
+  if (listed != tw_count_) return "TIME-WAIT list length";
+  for (std::uint32_t li = 0; li < listeners_.size(); ++li) {
+    std::uint32_t pending = 0;
+    for (const auto& cp : conns_)
+      if (cp->in_use && cp->listener == li) {
+        if (cp->state != TcpState::syn_received) return "listener's pending connection not in SYN-RECEIVED";
+        ++pending;
+      }
+    if (pending != listeners_[li].pending) return "listener backlog count";
+    if (listeners_[li].used && pending > listeners_[li].backlog) return "listener over its backlog";
+  }
+  return nullptr;
 }
 
 // --- pool --------------------------------------------------------------------
@@ -277,7 +340,9 @@ void TcpLayer::free_conn(Conn& c) {
   w.cancel(c.rtx);
   w.cancel(c.delack);
   w.cancel(c.keepalive);
-  if (c.state == TcpState::time_wait) {
+  // On the TIME-WAIT list: asked of the links, not of the state, which
+  // finish() has already set to CLOSED when a RST ends a TIME-WAIT.
+  if (c.tw_prev != kNone || c.tw_next != kNone || tw_head_ == c.index) {
     if (c.tw_prev != kNone) conns_[c.tw_prev]->tw_next = c.tw_next; else tw_head_ = c.tw_next;
     if (c.tw_next != kNone) conns_[c.tw_next]->tw_prev = c.tw_prev; else tw_tail_ = c.tw_prev;
     c.tw_prev = c.tw_next = kNone;
@@ -879,7 +944,7 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.wnd;  // a SYN's window is never scaled (RFC 7323 §2.2)
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
@@ -903,16 +968,30 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
 }
 
 void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
-  // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
-  if (c.state == TcpState::syn_received && s.flags.syn() && !s.flags.ack() && s.seq == c.irs) {
-    send_segment(c, c.iss, 0, kSyn | kAck, now, true);
-    return;
+  if (c.state == TcpState::syn_received && s.flags.syn() && s.seq == c.irs && (!s.flags.ack() || !c.passive)) {
+    // SYN-RECEIVED and a retransmission of the SYN: our SYN-ACK was lost.
+    if (!s.flags.ack()) {
+      send_segment(c, c.iss, 0, kSyn | kAck, now, true);
+      return;
+    }
+    // Simultaneous open (§3.5 figure 7, line 6): the peer's SYN-ACK repeats
+    // the SYN we took already and acknowledges ours. Go on with its ACK (and
+    // any data) from RCV.NXT instead of challenging the SYN, as Linux's
+    // tcp_validate_incoming() lets this one pass; an unacceptable ACK is
+    // then reset by process_ack().
+    s.flags = TcpFlags{static_cast<std::uint8_t>(s.flags.bits & ~TcpFlags::kSyn)};
+    s.seq += 1;
+    s.syn_window = true;
   }
   // RFC 7323 §5.3 PAWS: an older timestamp than the last in-window one is
   // an old duplicate. RSTs are exempt (R1 says so: their TSval may be stale).
+  // One tick of slack, as Linux allows (TCP_PAWS_WINDOW): two segments the
+  // network swapped (a veth does, when the sender's softirqs run on two
+  // CPUs) may carry timestamps one tick apart, and the older is no old
+  // duplicate; a duplicate from an earlier incarnation is far older.
   if (c.ts_ok && s.opt.timestamps && !s.flags.rst()) {
     const std::uint32_t tsval = s.opt.timestamps->tsval;
-    if (static_cast<std::int32_t>(tsval - c.ts_recent) < 0) {
+    if (static_cast<std::int32_t>(tsval - c.ts_recent) < -kPawsWindow) {
       if (now - c.ts_recent_age < kPawsIdle) {
         count(StackCounter::tcp_drop_paws);
         send_dup_ack(c, s, now);
@@ -938,6 +1017,11 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       count(StackCounter::tcp_drop_rst_out_of_window);
       return;
     }
+    // TIME-WAIT: the peer's FIN again (our ACK of it was lost). §3.10.7.4
+    // says acknowledge it and restart the 2 MSL timeout; one below RCV.NXT,
+    // it never passes the test above, so it is recognised here.
+    if (c.state == TcpState::time_wait && s.flags.fin() && s.seq + (s.len + 1) == c.rcv_nxt)
+      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
     count(StackCounter::tcp_drop_out_of_window);
     send_dup_ack(c, s, now);
     return;
@@ -974,7 +1058,9 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 
   // RFC 7323 §4.3: remember the timestamp of a segment covering the last
   // ACK we sent (so a delayed ACK still echoes the earliest unacked one).
-  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent) {
+  // Never backwards: PAWS let a segment one tick older through.
+  if (c.ts_ok && s.opt.timestamps && s.seq <= c.last_ack_sent &&
+      static_cast<std::int32_t>(s.opt.timestamps->tsval - c.ts_recent) >= 0) {
     c.ts_recent = s.opt.timestamps->tsval;
     c.ts_recent_age = now;
   }
@@ -1031,10 +1117,6 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
       c.ooo_fin = true;
       c.ooo_fin_seq = s.seq + s.len;
       c.ack_now = true;
-    } else if (c.state == TcpState::time_wait) {
-      // A retransmitted FIN: ACK it and restart the 2 MSL timer (§3.10.7.4).
-      stack_.timers().arm(c.rtx, now + 2 * cfg_.msl);
-      c.ack_now = true;
     }
   }
   output(c, now);
@@ -1043,21 +1125,12 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 // §3.10.7.4 fifth, with RFC 5961 §5's acceptable range and RFC 5681/6582/6675
 // loss detection. Returns false when the segment is to be dropped.
 bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
-  if (s.ack > c.snd_max) {
-    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_ack(c, now);
-    return false;
-  }
-  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
-  if (s.ack < c.snd_una - win) {
-    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
-    count(StackCounter::tcp_drop_bad_ack);
-    send_challenge_ack(c, now);
-    return false;
-  }
   if (c.state == TcpState::syn_received) {
-    if (!(s.ack > c.snd_una)) {
+    // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT completes the handshake; any
+    // other ACK is answered by <SEQ=SEG.ACK><CTL=RST>. RFC 5961 §5.2's
+    // ACK-and-drop is for synchronized states: nothing is synchronized yet.
+    if (!(s.ack > c.snd_una && s.ack <= c.snd_max)) {
+      count(StackCounter::tcp_drop_bad_ack);
       send_rst_for(s, now);
       return false;
     }
@@ -1070,7 +1143,7 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
     stack_.timers().cancel(c.rtx);
     c.rtx_count = 0;
-    c.snd_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
+    c.snd_wnd = s.syn_window ? s.wnd : std::uint32_t{s.wnd} << c.snd_wscale;
     c.max_snd_wnd = c.snd_wnd;
     c.snd_wl1 = s.seq;
     c.snd_wl2 = s.ack;
@@ -1093,11 +1166,30 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
     return true;
   }
 
+  if (s.ack > c.snd_max) {
+    // Acknowledges something never sent: ACK and drop (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_ack(c, now);
+    return false;
+  }
+  const std::uint32_t win = std::max<std::uint32_t>(c.max_snd_wnd, 1);
+  if (s.ack < c.snd_una - win) {
+    // Too old even for a slow ACK: a blind injection attempt (RFC 5961 §5.2).
+    count(StackCounter::tcp_drop_bad_ack);
+    send_challenge_ack(c, now);
+    return false;
+  }
+
   const SeqNum old_una = c.snd_una;
-  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK).
+  // Window update (§3.10.7.4: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK),
+  // and, as Linux does (tcp_may_update_window), whenever the ACK advances
+  // SND.UNA: the window is relative to the ACK that carries it, so a
+  // retransmission from the peer (an older SEG.SEQ) that acknowledges new
+  // data must bring its window along; else the right edge, SND.UNA +
+  // SND.WND, moves past anything the peer offered and we send beyond it.
   const std::uint32_t new_wnd = std::uint32_t{s.wnd} << c.snd_wscale;
   const bool window_changed = new_wnd != c.snd_wnd;
-  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack)) {
+  if (c.snd_wl1 < s.seq || (c.snd_wl1 == s.seq && c.snd_wl2 <= s.ack) || s.ack > c.snd_una) {
     c.snd_wnd = new_wnd;
     c.max_snd_wnd = std::max(c.max_snd_wnd, new_wnd);
     c.snd_wl1 = s.seq;
@@ -1180,8 +1272,17 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
           c.cc.on_dup_ack(DupAckEvent{now, s.ack, c.snd_max, flight});
         const auto rs = c.sb.enter_recovery();
         ++c.st.fast_retransmits;
-        if (rs.retransmit.kind != TxSegment::Kind::none)
-          send_segment(c, rs.retransmit.seq, rs.retransmit.len, kAck, now, true);
+        // The scoreboard counts the whole segment as retransmitted; when
+        // SACK blocks of our own leave less room in one, the rest goes too
+        // (else it would wait for the RTO).
+        SeqNum seq = rs.retransmit.seq;
+        std::uint32_t left = rs.retransmit.kind != TxSegment::Kind::none ? rs.retransmit.len : 0;
+        while (left) {
+          std::uint32_t sent = 0;
+          if (!send_segment(c, seq, left, kAck, now, true, &sent) || sent == 0) break;
+          seq += sent;
+          left -= sent;
+        }
         arm_rtx(c, now);
       }
     } else {
@@ -1314,8 +1415,13 @@ std::uint16_t TcpLayer::window_field(Conn& c, bool syn) {
       w = static_cast<std::uint32_t>(c.rcv_adv - c.rcv_nxt);
     }
   }
-  // Round up so the scaled field still covers the old right edge.
-  std::uint32_t field = (w + (1u << c.rcv_wscale) - 1) >> c.rcv_wscale;
+  // RFC 7323 §2.3: SEG.WND = RCV.WND >> Rcv.Wind.Shift, rounded down. The
+  // edge the peer computes may then fall short of rcv_adv by less than one
+  // unit (the retraction of §2.4); data up to rcv_adv is still accepted, as
+  // the acceptability test uses rcv_adv, which never moves left. Rounding up
+  // instead pushed rcv_adv up to 2^shift - 1 bytes past the buffer on every
+  // ACK, so a peer sending a few bytes per ACK never saw the window close.
+  std::uint32_t field = w >> c.rcv_wscale;
   if (field > 0xffff) field = 0xffff;
   const SeqNum adv = c.rcv_nxt + (field << c.rcv_wscale);
   if (adv > c.rcv_adv) c.rcv_adv = adv;
@@ -1338,14 +1444,37 @@ void TcpLayer::maybe_window_update(Conn& c, TimeNs now) {
   }
   const SeqNum edge = c.rcv_nxt + rcv_window(c);
   const std::uint32_t grow = edge > c.rcv_adv ? static_cast<std::uint32_t>(edge - c.rcv_adv) : 0;
-  if (c.ack_now || grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss)) send_ack(c, now);
+  const bool update = grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss);
+  if (&c == busy_) {
+    // The application reads from inside a callback of this connection's
+    // input (an echo server in on_readable): the segment being processed
+    // ends with output(), which sends the ACK, on whatever data the
+    // application sends back if it does. A pure ACK here would go first
+    // and be one packet too many.
+    if (update) c.ack_now = true;
+    return;
+  }
+  if (c.ack_now || update) send_ack(c, now);
+}
+
+std::uint32_t TcpLayer::segment_room(const Conn& c) const {
+  // The header send_segment() will build for a data segment: timestamps on
+  // every segment, SACK blocks while our out-of-order queue holds data.
+  wire::TcpRepr r;
+  if (c.ts_ok) r.options.timestamps = wire::TcpTimestamps{0, 0};
+  if (c.sack_ok && !c.ooo.empty()) {
+    std::array<SackBlock, wire::kTcpMaxSackBlocks> b{};
+    r.options.sack_count = static_cast<std::uint8_t>(c.ooo.sack_blocks(b));
+  }
+  const std::uint32_t room = stack_.caps().mtu - 20u - static_cast<std::uint32_t>(r.header_len());
+  return std::min<std::uint32_t>(c.mss, room);
 }
 
 void TcpLayer::retransmit_una(Conn& c, TimeNs now) {
   if (c.snd_una == c.snd_max) return;
   const SeqNum end = c.data_end();
   if (c.snd_una < end) {
-    const std::uint32_t len = std::min<std::uint32_t>(c.mss, static_cast<std::uint32_t>(end - c.snd_una));
+    const std::uint32_t len = std::min<std::uint32_t>(segment_room(c), static_cast<std::uint32_t>(end - c.snd_una));
     const bool fin = c.fin_queued && c.snd_una + len == end && c.snd_max > end;
     send_segment(c, c.snd_una, len, fin ? (kAck | kFin) : (kAck | kPsh), now, true);
   } else if (c.fin_queued) {
@@ -1374,6 +1503,10 @@ void TcpLayer::output(Conn& c, TimeNs now) {
   // RFC 3042 limited transmit: one more segment per duplicate ACK, two at most.
   if (!c.cc.in_recovery() && c.cc.window().dup_acks() > 0 && c.cc.window().dup_acks() < kDupAckThreshold)
     cwnd += c.cc.window().dup_acks() * c.mss;
+  // Payload per segment: the MSS, less the SACK blocks a segment carries
+  // while our own receive side has a hole (else every full segment would
+  // leave a 12-28 byte remainder to go out alone).
+  const std::uint32_t smss = segment_room(c);
   int budget = 64;  // segments per call: bounds the time one connection holds the lcore
   while (budget-- > 0) {
     if (sack_recovery) {
@@ -1386,7 +1519,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
         sendable = static_cast<std::uint32_t>(std::min(end, wnd_end) - c.snd_nxt);
       const TxSegment seg = c.sb.next_seg(sendable);
       if (seg.kind == TxSegment::Kind::none) break;
-      const std::uint32_t len = std::min<std::uint32_t>(seg.len, c.mss);
+      const std::uint32_t len = std::min<std::uint32_t>(seg.len, smss);
       if (seg.kind == TxSegment::Kind::new_data) {
         bool fin = c.fin_queued && c.snd_nxt + len == end;
         std::uint32_t sent = 0;
@@ -1410,7 +1543,7 @@ void TcpLayer::output(Conn& c, TimeNs now) {
     const SeqNum wnd_end = c.snd_una + c.snd_wnd;
     const std::uint32_t wnd_room = wnd_end > c.snd_nxt ? static_cast<std::uint32_t>(wnd_end - c.snd_nxt) : 0;
     const std::uint32_t cwnd_room = cwnd > flight ? cwnd - flight : 0;
-    std::uint32_t len = std::min({unsent, static_cast<std::uint32_t>(c.mss), wnd_room, cwnd_room});
+    std::uint32_t len = std::min({unsent, smss, wnd_room, cwnd_room});
     if (unsent && len == 0) {
       // Zero window with nothing in flight: the persist timer probes it
       // (RFC 9293 §3.8.6.1). cwnd-limited: the next ACK clocks more out.
@@ -1420,13 +1553,13 @@ void TcpLayer::output(Conn& c, TimeNs now) {
       }
       break;
     }
-    if (len < unsent && len < c.mss) {
+    if (len < unsent && len < smss) {
       // Sender SWS avoidance (§3.8.6.2.1): a partial segment only if it is
       // at least half the largest window the peer offered, or nothing is in
       // flight to clock out the rest.
       if (len < c.max_snd_wnd / 2 && flight) break;
     }
-    if (len && len < c.mss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
+    if (len && len < smss && c.opt.nagle && flight && !c.fin_queued) break;  // RFC 896
     bool fin = c.fin_queued && c.snd_nxt + len == end;
     const bool retransmit = c.snd_nxt < c.snd_max;
     TcpFlags f = kAck;

@@ -186,10 +186,25 @@ class TcpLayer final : public ProtocolHandler {
   std::uint32_t connection_count() const { return used_; }  // all states, TIME-WAIT included
   std::uint32_t time_wait_count() const { return tw_count_; }
   std::uint32_t capacity() const { return cfg_.max_connections; }
-  // Heap bytes per connection slot (object + rings), for the benchmark.
+  // Heap bytes per connection slot, all allocated at construction whether
+  // the slot is used or not: the TCB, its rings (send, receive, out-of-order,
+  // SACK scoreboard), its pool pointer and its share of the flow table.
+  // Payload is not included: it lives in mbufs (none for an idle connection).
   std::size_t bytes_per_connection() const;
   const TcpConfig& config() const { return cfg_; }
   Stack& stack() { return stack_; }
+  // Self-check for tests and fuzzing: walks every connection slot (detached
+  // and TIME-WAIT ones too) and every listener, and returns a short
+  // description of the first broken invariant, nullptr when all hold:
+  //  - SND.UNA <= SND.NXT <= SND.MAX, nothing sent beyond the buffered data
+  //    and the FIN, the send buffer starting at SND.UNA and within sndbuf;
+  //  - the receive queue's byte count matches its mbufs, and what is queued
+  //    plus the window still offered stays within rcvbuf (the out-of-order
+  //    data inside that window);
+  //  - data in flight has the retransmission timer armed;
+  //  - the pool, TIME-WAIT and listener backlog counts match the slots.
+  // O(connections + queued segments); never call it on a hot path.
+  const char* check_invariants() const;
 
   // ProtocolHandler
   void ip_input(Packet&& pkt, const wire::Ipv4Packet& ip, TimeNs now) override;
@@ -239,6 +254,8 @@ class TcpLayer final : public ProtocolHandler {
   void send_rst(Conn& c, TimeNs now);
   void send_synack_cookie(const Segment& s, const Listener& l, TimeNs now);
   void retransmit_una(Conn& c, TimeNs now);
+  // Payload bytes a data segment can carry now: the MSS, less SACK blocks.
+  std::uint32_t segment_room(const Conn& c) const;
   void schedule_ack(Conn& c, TimeNs now, bool immediate);
   static SeqNum c_snd_max(const Conn& c);
 

@@ -4,7 +4,8 @@
 // at least 5 and fits, total length covers the header and fits the buffer
 // (link-layer padding after total length is allowed and cut off), and the
 // header checksum, unless the caller says the NIC has verified it already.
-// Options are skipped (never interpreted): payload() starts after IHL*4.
+// Options are skipped (never interpreted): payload() starts after IHL*4;
+// has_router_alert() looks for the one option ustack sends (RFC 2113).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,13 @@ namespace ustack::wire {
 
 inline constexpr std::size_t kIpv4MinHeaderLen = 20;
 inline constexpr std::size_t kIpv4MaxHeaderLen = 60;
+
+// RFC 2113 §2.1: type 148 (copied, class 0, number 20), length 4, value 0
+// ("routers shall examine packet").
+inline constexpr std::uint8_t kIpv4OptEol = 0;
+inline constexpr std::uint8_t kIpv4OptNop = 1;
+inline constexpr std::uint8_t kIpv4OptRouterAlert = 0x94;
+inline constexpr std::size_t kIpv4RouterAlertLen = 4;
 
 namespace ipproto {
 inline constexpr std::uint8_t kIcmp = 1;
@@ -76,6 +84,27 @@ class Ipv4Packet {
   Ipv4Addr src() const { return Ipv4Addr{load_be32(b_, kSrcOff)}; }
   Ipv4Addr dst() const { return Ipv4Addr{load_be32(b_, kDstOff)}; }
   Bytes options() const { return b_.subspan(kIpv4MinHeaderLen, ihl_ - kIpv4MinHeaderLen); }
+  // True when the options hold a well-formed Router Alert (94 04 00 00).
+  // Walks the list by RFC 791's rules (EOL ends it, NOP is one byte, every
+  // other option has a length byte); a malformed list stops the walk.
+  bool has_router_alert() const {
+    const Bytes o = options();
+    std::size_t i = 0;
+    while (i < o.size()) {
+      const std::uint8_t t = o[i];
+      if (t == kIpv4OptEol) return false;
+      if (t == kIpv4OptNop) {
+        ++i;
+        continue;
+      }
+      if (o.size() - i < 2) return false;
+      const std::size_t len = o[i + 1];
+      if (len < 2 || len > o.size() - i) return false;
+      if (t == kIpv4OptRouterAlert && len == kIpv4RouterAlertLen && load_be16(o, i + 2) == 0) return true;
+      i += len;
+    }
+    return false;
+  }
   Bytes header() const { return b_.first(ihl_); }
   Bytes payload() const { return b_.subspan(ihl_); }
   Bytes bytes() const { return b_; }
@@ -85,8 +114,9 @@ class Ipv4Packet {
   std::uint8_t ihl_ = kIpv4MinHeaderLen;
 };
 
-// The value form of a header without options (we never send options except
-// the Router Alert that IGMP adds, which it writes itself).
+// The value form of a header. The only option it can carry is the Router
+// Alert, which IGMP requires on every message (RFC 3376 §4, RFC 2236 §2);
+// ustack sends no other option. from() does not carry options over.
 struct Ipv4Repr {
   Ipv4Addr src;
   Ipv4Addr dst;
@@ -96,20 +126,21 @@ struct Ipv4Repr {
   std::uint8_t tos = 0;
   std::uint16_t ident = 0;
   bool dont_fragment = true;
+  bool router_alert = false;  // appends 94 04 00 00: IHL 6
 
-  static constexpr std::size_t header_len() { return kIpv4MinHeaderLen; }
+  constexpr std::size_t header_len() const { return kIpv4MinHeaderLen + (router_alert ? kIpv4RouterAlertLen : 0); }
   std::size_t buffer_len() const { return header_len() + payload_len; }
 
   static Ipv4Repr from(const Ipv4Packet& p) {
     return Ipv4Repr{p.src(), p.dst(), p.protocol(),
                     static_cast<std::uint16_t>(p.total_len() - p.header_len()),
-                    p.ttl(), p.tos(), p.ident(), p.dont_fragment()};
+                    p.ttl(), p.tos(), p.ident(), p.dont_fragment(), false};
   }
 
-  // Writes the 20-byte header. With compute_checksum false the checksum field
-  // is left zero for the NIC (RTE_MBUF_F_TX_IP_CKSUM) to fill.
+  // Writes the header_len()-byte header. With compute_checksum false the
+  // checksum field is left zero for the NIC (RTE_MBUF_F_TX_IP_CKSUM) to fill.
   void emit(MutBytes out, bool compute_checksum = true) const {
-    store8(out, Ipv4Packet::kVerIhlOff, 0x45);
+    store8(out, Ipv4Packet::kVerIhlOff, static_cast<std::uint8_t>(0x40 | (header_len() / 4)));
     store8(out, Ipv4Packet::kTosOff, tos);
     store_be16(out, Ipv4Packet::kTotalLenOff, static_cast<std::uint16_t>(header_len() + payload_len));
     store_be16(out, Ipv4Packet::kIdOff, ident);
@@ -119,6 +150,11 @@ struct Ipv4Repr {
     store_be16(out, Ipv4Packet::kChecksumOff, 0);
     store_be32(out, Ipv4Packet::kSrcOff, src.v);
     store_be32(out, Ipv4Packet::kDstOff, dst.v);
+    if (router_alert) {
+      store8(out, kIpv4MinHeaderLen, kIpv4OptRouterAlert);
+      store8(out, kIpv4MinHeaderLen + 1, kIpv4RouterAlertLen);
+      store_be16(out, kIpv4MinHeaderLen + 2, 0);
+    }
     if (compute_checksum)
       store_be16(out, Ipv4Packet::kChecksumOff, internet_checksum(Bytes{out.data(), header_len()}));
   }

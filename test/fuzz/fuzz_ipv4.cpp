@@ -73,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::uint8_t> out(r.buffer_len());
   r.emit(MutBytes{out});
   if (!v.payload().empty())
-    std::memcpy(out.data() + Ipv4Repr::header_len(), v.payload().data(), v.payload().size());
+    std::memcpy(out.data() + r.header_len(), v.payload().data(), v.payload().size());
   const auto again = Ipv4Packet::parse(Bytes{out});
   require(again.ok());
   require(Ipv4Repr::from(*again) == r);
@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!v.payload().empty())
     require(std::memcmp(again->payload().data(), v.payload().data(), v.payload().size()) == 0);
   // The same header with the checksum left to the NIC differs only there.
-  std::vector<std::uint8_t> nic(Ipv4Repr::header_len());
+  std::vector<std::uint8_t> nic(r.header_len());
   r.emit(MutBytes{nic}, /*compute_checksum=*/false);
   require(nic[Ipv4Packet::kChecksumOff] == 0 && nic[Ipv4Packet::kChecksumOff + 1] == 0);
   require(std::memcmp(nic.data(), out.data(), Ipv4Packet::kChecksumOff) == 0);

@@ -67,6 +67,18 @@ t("odd_options", TCP(sport=1, dport=2, flags="S", dataofs=9),
   bytes.fromhex("fd06020401010103030f0402") + b"\0" * 4)  # unknown kind, NOPs, wscale 15, sackOK, EOL
 t("bad_option_len", TCP(sport=1, dport=2, flags="A", dataofs=6), bytes.fromhex("fd010101") + b"hi")
 
+# udp: the UDP part of datagrams from PEER to US (fuzz_udp verifies checksums
+# with those addresses)
+def u(name, dgram, trailing=b""):
+    w("fuzz_udp", name, bytes(IP(bytes(IP(src=PEER, dst=US)/dgram))[UDP]) + trailing)
+u("dns_query", UDP(sport=40000, dport=53)/bytes.fromhex("123401000001000000000000076578616d706c6503636f6d0000010001"))
+u("empty", UDP(sport=5353, dport=9))
+u("odd_payload", UDP(sport=5353, dport=9)/b"hello world")
+u("zero_checksum", UDP(sport=1234, dport=5678, chksum=0)/b"no checksum")
+u("all_ones", UDP(sport=7, dport=7)/bytes.fromhex("7bc8"))  # the sum is zero: sent as 0xffff
+u("trailing", UDP(sport=5353, dport=9)/b"hell", b" world")  # bytes after the UDP length
+u("bad_length", UDP(sport=5353, dport=9, len=30)/b"hello world")
+
 # stack: config byte, then [step][len_hi][len_lo][frame] records
 def rec(step, frame):
     b = bytes(frame)
@@ -94,3 +106,47 @@ w("fuzz_stack", "malformed", bytes([0x00]) + rec(1, b"\x02\x00\x00")
   + rec(1, E(IP(ihl=4, src=PEER, dst=US)))
   + rec(1, E(frag))
   + rec(1, E(IP(src=PEER, dst=US)/ICMP(type=8, chksum=0x1234))))
+
+# igmp: IGMP messages (the IP payload) of every version and shape
+from scapy.contrib.igmp import IGMP
+from scapy.contrib.igmpv3 import IGMPv3, IGMPv3gr, IGMPv3mq, IGMPv3mr
+w("fuzz_igmp", "v1_query", IGMP(type=0x11, mrcode=0, gaddr="0.0.0.0"))
+w("fuzz_igmp", "v2_group_query", IGMP(type=0x11, mrcode=10, gaddr="239.1.2.3"))
+w("fuzz_igmp", "v2_report", IGMP(type=0x16, mrcode=0, gaddr="239.1.2.3"))
+w("fuzz_igmp", "v2_leave_long", IGMP(type=0x17, mrcode=0, gaddr="239.1.2.3")/b"\x01\x02\x03\x04")
+w("fuzz_igmp", "v3_general_query", IGMPv3(type=0x11, mrcode=100)/IGMPv3mq(gaddr="0.0.0.0", qrv=2, qqic=125))
+w("fuzz_igmp", "v3_source_query", IGMPv3(type=0x11, mrcode=0xa3)/IGMPv3mq(gaddr="232.1.1.1", s=1, qrv=3, qqic=0x8f,
+  srcaddrs=["10.0.0.1", "10.0.0.9"]))
+w("fuzz_igmp", "v3_report", IGMPv3(type=0x22)/IGMPv3mr(records=[IGMPv3gr(rtype=4, maddr="239.1.2.3"),
+  IGMPv3gr(rtype=1, maddr="232.1.1.1", srcaddrs=["10.0.0.1", "10.0.0.9"]),
+  IGMPv3gr(rtype=6, maddr="232.1.1.2", srcaddrs=["192.0.2.7"])]))
+w("fuzz_igmp", "v3_report_aux", IGMPv3(type=0x22)/IGMPv3mr(numgrp=2)/Raw(bytes(IGMPv3gr(rtype=5, auxdlen=1,
+  maddr="239.9.9.9", srcaddrs=["10.1.1.1"])) + b"\xde\xad\xbe\xef" + bytes(IGMPv3gr(rtype=7, maddr="239.9.9.10"))))
+# tcp_conn: setup bytes, then ops (see test/fuzz/fuzz_tcp_conn.cpp). No
+# scapy here: the harness builds the segments, the input only steers it.
+def seg(flow, flags, seq=0, ack=0, wnd=0xff, opts=0x01, arg=0, n=0, far=False):
+    return bytes([(flow << 5) | (0x10 if far else 0), flags, (seq >> 8) & 0xff, seq & 0xff,
+                  (ack >> 8) & 0xff, ack & 0xff, wnd, opts, arg, n])
+def op(code, *args, flow=0):
+    return bytes([(flow << 5) | code, *args])
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+TIME, SEND, READ, SHUT, CLOSE, ABORT, OPTS, NEWSYN, LISTEN = 2, 3, 4, 5, 6, 7, 8, 9, 10
+# ESTABLISHED with timestamps, window scaling and SACK: data both ways, a
+# loss repaired by SACK, a zero window, an orderly close into TIME-WAIT.
+w("fuzz_tcp_conn", "established_exchange", bytes([0x70 | 4, 0x00])
+  + op(SEND, 20) + op(TIME, 24) + seg(0, ACK) + seg(0, ACK | PSH, n=100)
+  + seg(0, ACK | PSH, seq=1200, n=100) + op(READ, 20) + seg(0, ACK | PSH, n=200)
+  + seg(0, ACK, wnd=0) + op(SEND, 40) + op(TIME, 28) + op(TIME, 29) + seg(0, ACK)
+  + op(SHUT) + seg(0, ACK | FIN) + op(TIME, 36))
+# Active open (flow 4) answered by a SYN-ACK with options, then RST probes
+# in and out of the window and an exact one.
+w("fuzz_tcp_conn", "active_open_resets", bytes([0x70 | 2, 0x10])
+  + seg(4, SYN | ACK, seq=0xffff, opts=0x71, arg=180) + op(SEND, 5, flow=4)
+  + seg(4, RST, seq=100) + seg(4, RST, seq=0x7fff, far=True) + seg(4, SYN, seq=10)
+  + seg(4, ACK | PSH, ack=0x0100, n=3) + op(TIME, 30) + seg(4, RST))
+# A listener with a backlog of 2: the third SYN gets a cookie, its ACK
+# opens a connection; simultaneous close on another; TIME-WAIT reuse.
+w("fuzz_tcp_conn", "listen_cookies", bytes([0x10 | 1, 0x84])
+  + op(NEWSYN, 0, flow=0) + op(NEWSYN, 0x10, flow=1) + op(NEWSYN, 0x50, flow=2)
+  + seg(2, ACK) + seg(0, ACK) + op(SHUT, flow=0) + seg(0, ACK | FIN, ack=0xffff)
+  + seg(0, ACK) + op(NEWSYN, 0x90, flow=0) + op(TIME, 33) + op(LISTEN) + op(TIME, 38))

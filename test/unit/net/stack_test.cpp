@@ -464,3 +464,142 @@ TEST_CASE("VLAN: a priority tag (VID 0) counts as untagged", "[vlan]") {
   CHECK(fx.sink.take().size() == 1);
   CHECK(fx.ctr(StackCounter::eth_drop_vlan_mismatch) == 0);
 }
+
+namespace {
+
+// Records what reached an upper layer.
+struct RecordingHandler final : ProtocolHandler {
+  void ip_input(Packet&& pkt, const wire::Ipv4Packet& ip, TimeNs) override {
+    dsts.push_back(ip.dst());
+    Packet done = std::move(pkt);
+  }
+  std::vector<Ipv4Addr> dsts;
+};
+
+// A membership filter for tests: one group, one allowed source (any when unset).
+struct TestFilter {
+  Ipv4Addr group;
+  std::optional<Ipv4Addr> only_src;
+  static bool fn(Ipv4Addr g, Ipv4Addr s, std::uint8_t, const void* ctx) {
+    const auto& f = *static_cast<const TestFilter*>(ctx);
+    return g == f.group && (!f.only_src || *f.only_src == s);
+  }
+};
+
+Packet payload_packet(std::initializer_list<std::uint8_t> bytes) {
+  Packet p = Packet::alloc(test::pool());
+  REQUIRE(p);
+  MutBytes b = p.append(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), b.begin());
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("IPv4 output: multicast needs no route or ARP; TTL 1 by default", "[ipv4][multicast]") {
+  Fixture fx;  // no gateway: a unicast off-subnet destination would have no route
+  const Ipv4Addr group{239, 1, 2, 3};
+  REQUIRE(fx.stack->ip_output(payload_packet({1, 2, 3, 4}), group, 99, fx.now));
+  auto out = fx.sink.take();
+  REQUIRE(out.size() == 1);  // no ARP request first
+  auto eth = eth_of(out[0]);
+  CHECK(eth.dst() == MacAddr{{0x01, 0x00, 0x5e, 0x01, 0x02, 0x03}});
+  auto ip = wire::Ipv4Packet::parse(eth.payload());
+  REQUIRE(ip.ok());
+  CHECK(ip->dst() == group);
+  CHECK(ip->ttl() == 1);
+  CHECK(ip->header_len() == 20);
+  CHECK_FALSE(ip->has_router_alert());
+  CHECK(fx.ctr(StackCounter::arp_tx_request) == 0);
+}
+
+TEST_CASE("IPv4 output: Router Alert and TTL on request, checksum offload covers 24 bytes", "[ipv4][multicast]") {
+  SECTION("software checksum") {
+    Fixture fx;
+    const Ipv4TxOptions opt{0xc0, std::uint8_t{1}, true};
+    REQUIRE(fx.stack->ip_output(payload_packet({9, 9, 9, 9, 9, 9, 9, 9}), Ipv4Addr{224, 0, 0, 22}, wire::ipproto::kIgmp,
+                                fx.now, opt));
+    auto out = fx.sink.take();
+    REQUIRE(out.size() == 1);
+    auto eth = eth_of(out[0]);
+    CHECK(eth.dst() == MacAddr{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x16}});
+    auto ip = wire::Ipv4Packet::parse(eth.payload());
+    REQUIRE(ip.ok());  // checksum over all 24 bytes
+    CHECK(ip->header_len() == 24);
+    CHECK(ip->has_router_alert());
+    CHECK(ip->tos() == 0xc0);
+    CHECK(ip->ttl() == 1);
+    CHECK(ip->total_len() == 32);
+    CHECK(ip->payload().size() == 8);
+  }
+  SECTION("TTL override on unicast, options off") {
+    Fixture fx;
+    fx.learn_peer();
+    REQUIRE(fx.stack->ip_output(payload_packet({1}), kPeerIp, 99, fx.now, Ipv4TxOptions{0, std::uint8_t{7}, false}));
+    auto out = fx.sink.take();
+    REQUIRE(out.size() == 1);
+    auto ip = wire::Ipv4Packet::parse(eth_of(out[0]).payload());
+    REQUIRE(ip.ok());
+    CHECK(ip->ttl() == 7);
+    CHECK(ip->header_len() == 20);
+  }
+  SECTION("NIC checksum: l3_len is the header with options") {
+    StackConfig cfg = Fixture::default_config();
+    rte_mempool* mp = test::pool();
+    CollectSink sink;
+    DeviceCaps caps;
+    caps.mac = kOurMac;
+    caps.tx_ipv4_cksum = true;
+    Stack stack(cfg, mp, caps, sink, 1'000'000'000);
+    REQUIRE(stack.ip_output(payload_packet({1, 2, 3, 4}), Ipv4Addr{224, 0, 0, 22}, wire::ipproto::kIgmp, 1'000'000'000,
+                            Ipv4TxOptions{0xc0, std::nullopt, true}));
+    REQUIRE(sink.out.size() == 1);
+    CHECK(sink.out[0].get()->l3_len == 24);
+    CHECK((sink.out[0].get()->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) != 0);
+    const auto bytes = bytes_of(sink.out[0]);
+    CHECK(bytes[14] == 0x46);
+    CHECK(bytes[14 + 10] == 0);  // left for the NIC
+    CHECK(bytes[14 + 11] == 0);
+    sink.out.clear();
+  }
+}
+
+TEST_CASE("IPv4 input: the membership filter decides multicast delivery", "[ipv4][multicast]") {
+  Fixture fx;
+  RecordingHandler h;
+  fx.stack->set_protocol_handler(99, &h);
+  const Ipv4Addr joined{239, 1, 2, 3};
+  const Ipv4Addr other{239, 1, 2, 4};
+  const Ipv4Addr all_systems{224, 0, 0, 1};
+  auto send = [&](Ipv4Addr dst, Ipv4Addr src = kPeerIp) {
+    fx.rx(eth_frame(wire::multicast_mac(dst), kPeerMac, wire::ethertype::kIpv4, ipv4_datagram(src, dst, 99, {1, 2})));
+  };
+  SECTION("no filter: every multicast datagram is delivered (as before IGMP)") {
+    send(joined);
+    send(other);
+    CHECK(h.dsts.size() == 2);
+    CHECK(fx.ctr(StackCounter::ipv4_drop_multicast_not_joined) == 0);
+  }
+  SECTION("with a filter: joined groups and 224.0.0.1 only") {
+    TestFilter f{joined, std::nullopt};
+    fx.stack->set_multicast_filter(&TestFilter::fn, &f);
+    send(joined);
+    send(other);
+    send(all_systems);
+    CHECK(h.dsts == std::vector<Ipv4Addr>{joined, all_systems});
+    CHECK(fx.ctr(StackCounter::ipv4_drop_multicast_not_joined) == 1);
+    // Unicast is not the filter's business.
+    fx.rx(eth_frame(kOurMac, kPeerMac, wire::ethertype::kIpv4, ipv4_datagram(kPeerIp, kOurIp, 99, {1})));
+    CHECK(h.dsts.size() == 3);
+  }
+  SECTION("the filter sees the source") {
+    TestFilter f{joined, Ipv4Addr{10, 0, 0, 7}};
+    fx.stack->set_multicast_filter(&TestFilter::fn, &f);
+    send(joined, kPeerIp);
+    send(joined, Ipv4Addr{10, 0, 0, 7});
+    CHECK(h.dsts.size() == 1);
+    CHECK(fx.ctr(StackCounter::ipv4_drop_multicast_not_joined) == 1);
+  }
+  fx.stack->set_protocol_handler(99, nullptr);
+  CHECK(rte_mempool_avail_count(fx.mp) == fx.avail_at_start);
+}

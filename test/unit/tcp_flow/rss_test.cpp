@@ -181,6 +181,20 @@ TEST_CASE("pick_source_port spreads over the range and honours hint and usable",
   }
 }
 
+TEST_CASE("pick_source_port without a RETA: one queue, every port qualifies", "[rss]") {
+  const Ipv4Addr local(10, 0, 0, 1), remote(10, 0, 0, 2);
+  const std::span<const std::uint16_t> none;
+  CHECK(pick_source_port(local, remote, 443, 0, none, kSymmetricRssKey, PortRange{}, 50000) == 50000);
+  CHECK(pick_source_port(local, remote, 443, 0, none, kSymmetricRssKey, PortRange{}, 0) == 49152);
+  // The hint wraps round the range; usable() still decides.
+  CHECK(pick_source_port(local, remote, 443, 0, none, kSymmetricRssKey, PortRange{}, 65535,
+                         [](std::uint16_t p) { return p != 65535; }) == 49152);
+  CHECK_FALSE(pick_source_port(local, remote, 443, 0, none, kSymmetricRssKey, PortRange{100, 101}, 0,
+                               [](std::uint16_t) { return false; }));
+  // No queue but 0 exists.
+  CHECK_FALSE(pick_source_port(local, remote, 443, 1, none, kSymmetricRssKey, PortRange{}, 50000));
+}
+
 TEST_CASE("pick_source_port reports when the range has no port for the queue", "[rss]") {
   const Ipv4Addr local{10, 0, 0, 5};
   const Ipv4Addr remote{192, 0, 2, 10};

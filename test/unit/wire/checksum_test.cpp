@@ -114,6 +114,23 @@ TEST_CASE("Checksum matches the RFC 1071 reference on random data", "[checksum]"
   CHECK(internet_checksum(Bytes{big}) == reference_checksum(big));
 }
 
+TEST_CASE("Checksum does not depend on where the data sits in memory", "[checksum]") {
+  // checksum_add loads 8-byte words: every start address modulo 8, and
+  // lengths around the 32-byte and 8-byte loop boundaries.
+  std::mt19937 rng(8);
+  std::vector<std::uint8_t> buf(2048 + 16);
+  for (std::size_t len : {0u, 1u, 7u, 8u, 9u, 31u, 32u, 33u, 63u, 64u, 65u, 1447u, 1448u, 1460u, 1480u, 2048u}) {
+    std::vector<std::uint8_t> d(len);
+    for (auto& x : d) x = static_cast<std::uint8_t>(rng());
+    const std::uint16_t want = reference_checksum(d);
+    for (std::size_t shift = 0; shift < 16; ++shift) {
+      std::copy(d.begin(), d.end(), buf.begin() + static_cast<std::ptrdiff_t>(shift));
+      INFO("len " << len << " shift " << shift);
+      REQUIRE(internet_checksum(Bytes{buf.data() + shift, len}) == want);
+    }
+  }
+}
+
 TEST_CASE("checksum_add chains at even offsets", "[checksum]") {
   std::mt19937 rng(42);
   std::vector<std::uint8_t> d(257);

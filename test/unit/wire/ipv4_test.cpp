@@ -337,6 +337,67 @@ TEST_CASE("IPv4: emit writes the golden header", "[ipv4][emit]") {
   }
 }
 
+TEST_CASE("IPv4: emit with Router Alert writes the golden IHL-6 header", "[ipv4][emit][options]") {
+  // The header of kRouterAlert (scapy's default flags: no DF).
+  Ipv4Repr r{Ipv4Addr(192, 0, 2, 2), Ipv4Addr(224, 0, 0, 22), ipproto::kIgmp, 16, 1, 0xc0, 0, false, true};
+  CHECK(r.header_len() == 24);
+  CHECK(r.buffer_len() == 40);
+  Vec out(24, 0xaa);
+  r.emit(MutBytes{out});
+  CHECK(out == prefix(kRouterAlert, 24));
+  // Checksum left to the NIC: only the checksum field differs.
+  Vec nic(24, 0xaa);
+  r.emit(MutBytes{nic}, /*compute_checksum=*/false);
+  Vec expect = prefix(kRouterAlert, 24);
+  expect[10] = expect[11] = 0;
+  CHECK(nic == expect);
+  // Without the flag the header is the usual 20 bytes.
+  r.router_alert = false;
+  CHECK(r.header_len() == 20);
+  Vec plain(20);
+  r.emit(MutBytes{plain});
+  CHECK(plain[0] == 0x45);
+  CHECK(checksum_ok(Bytes{plain}));
+}
+
+TEST_CASE("IPv4: has_router_alert walks the option list", "[ipv4][options]") {
+  const auto ra = Ipv4Packet::parse(Bytes{kRouterAlert});
+  REQUIRE(ra.ok());
+  CHECK(ra->has_router_alert());
+  const auto rr = Ipv4Packet::parse(Bytes{kRecordRoute});
+  REQUIRE(rr.ok());
+  CHECK_FALSE(rr->has_router_alert());
+  const auto plain = Ipv4Packet::parse(Bytes{kEcho});
+  REQUIRE(plain.ok());
+  CHECK_FALSE(plain->has_router_alert());
+  // Option lists built by hand, checked with verification off.
+  auto with_options = [](const Vec& opts) {
+    Vec v{static_cast<std::uint8_t>(0x40 | (5 + opts.size() / 4)), 0, 0, static_cast<std::uint8_t>(20 + opts.size()),
+          0, 0, 0, 0, 1, 2, 0, 0, 192, 0, 2, 2, 224, 0, 0, 22};
+    v.insert(v.end(), opts.begin(), opts.end());
+    return v;
+  };
+  struct Case {
+    Vec opts;
+    bool expect;
+  };
+  for (const Case& c : {
+           Case{{0x01, 0x94, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00}, true},   // after a NOP
+           Case{{0x07, 0x03, 0x04, 0x94, 0x04, 0x00, 0x00, 0x00}, true},   // after another option
+           Case{{0x00, 0x94, 0x04, 0x00}, false},                          // after EOL: not in the list
+           Case{{0x94, 0x04, 0x00, 0x01}, false},                          // value other than 0
+           Case{{0x94, 0x03, 0x00, 0x00}, false},                          // wrong length
+           Case{{0x07, 0x00, 0x94, 0x04}, false},                          // length 0: walk stops
+           Case{{0x07, 0x09, 0x94, 0x04}, false},                          // length past the end
+           Case{{0x01, 0x01, 0x01, 0x94}, false},                          // no room for the length
+       }) {
+    const Vec v = with_options(c.opts);
+    const auto p = Ipv4Packet::parse(Bytes{v}, /*verify_checksum=*/false);
+    REQUIRE(p.ok());
+    CHECK(p->has_router_alert() == c.expect);
+  }
+}
+
 TEST_CASE("IPv4: parse -> repr -> emit round trip", "[ipv4][emit]") {
   for (const Vec* golden : {&kEcho, &kFragment}) {
     const auto p = Ipv4Packet::parse(Bytes{*golden});
