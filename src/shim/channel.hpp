@@ -24,17 +24,23 @@
 //  thread, when the handle becomes not ready (it consumed the last data...):
 //    T1 wait until fired == claimed (every eventfd write the lcore claimed
 //       has landed), then read() the eventfd to zero;
-//    T2 want.store(1 + consumed position H); full fence;
+//    T2 want.store(1 + consumed position H); fence (below);
 //    T3 re-check: drain the completion ring. If the handle is now ready,
 //       take the wake-up back: CAS want -> 0. If that succeeds, the thread
 //       writes the eventfd itself; if it fails, the lcore claimed the
 //       wake-up (claimed += 1) and writes it.
 //  lcore, after pushing an event completion at position p for a handle:
-//    L1 (the push's release store is already done); full fence, once per
-//       iteration for all handles;
+//    L1 (the push's release store is already done); fence, once per
+//       iteration per channel;
 //    L2 w = want; if w != 0 and p >= w - 1 (the thread armed before it
 //       consumed this completion): one CAS want w -> 0; the winner writes
 //       the eventfd after the iteration's TX flush, then fired += 1.
+//
+// The fence is an acq_rel read-modify-write on the channel's `order` word,
+// done by both sides: the RMWs are totally ordered, and the later one reads
+// the earlier one's value, so whichever side comes second sees everything
+// the first side stored before its RMW. (A standalone seq_cst fence would do
+// the same, but ThreadSanitizer does not model fences; this it checks.)
 //
 // No lost wake-up: T2/T3 and L1/L2 are the two halves of Dekker's pattern
 // (store; fence; load on both sides), so either the thread's T3 sees the
@@ -131,6 +137,7 @@ struct Channel {
   const std::uint32_t index;
   const std::uint32_t handles;
   std::atomic<bool> active{false};  // a thread attached: the lcore polls it
+  alignas(kCacheLine) std::atomic<std::uint64_t> order{0};  // both sides' fence (see above)
   SpscRing<Command> cmd;
   SpscRing<Completion> cpl;
   SpscRing<std::uint32_t> waiters;  // at most one entry per handle (out_req)

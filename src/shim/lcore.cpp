@@ -59,6 +59,7 @@ ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg)
   }
   batch_.resize(cfg_.cmds_per_poll ? cfg_.cmds_per_poll : 1);
   deferred_.resize(cfg_.max_threads);
+  fenced_.assign(cfg_.max_threads, 0);
   // Each handle has at most one waiter queued (SharedSlot::out_req).
   for (auto& d : deferred_) d.ids.resize(per);
 }
@@ -139,15 +140,20 @@ void ShimLcore::poll(TimeNs now) {
 
 void ShimLcore::after_flush(TimeNs) {
   if (fire_head_ == kNone) return;
-  // L1 in channel.hpp: completions pushed and tx_acked published before
-  // `want` is read.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // L1 in channel.hpp: completions pushed before `want` is read, once per
+  // channel that has handles to fire.
+  ++fence_epoch_;
   while (fire_head_ != kNone) {
     const std::uint32_t g = fire_head_;
     Links& l = links_[g];
     fire_head_ = l.fire_next;
     l.fire_next = kNone;
     l.in_fire = false;
+    Channel& ch = chan_of(g);
+    if (fenced_[ch.index] != fence_epoch_) {
+      fenced_[ch.index] = fence_epoch_;
+      ch.order.fetch_add(1, std::memory_order_acq_rel);
+    }
     SharedSlot& sh = shared(g);
     std::uint64_t w = sh.want.load(std::memory_order_relaxed);
     // L2: only for a completion the thread had not consumed when it armed.

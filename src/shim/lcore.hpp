@@ -161,6 +161,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     std::size_t n = 0;
   };
   std::vector<Deferred> deferred_;
+  std::vector<std::uint64_t> fenced_;  // per channel: the after_flush pass that fenced it
+  std::uint64_t fence_epoch_ = 0;
   LcoreCounters ctr_;
 };
 

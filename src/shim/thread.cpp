@@ -309,7 +309,7 @@ struct ThreadState {
       h.armed_val = link_of(hd).ch->cpl.consumed() + 1;
       sh.want.store(h.armed_val, std::memory_order_seq_cst);
       h.armed = true;
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      link_of(hd).ch->order.fetch_add(1, std::memory_order_acq_rel);  // the fence
       recheck.push_back(static_cast<std::uint32_t>(hd));  // T3, in pump()
       return;
     }

@@ -579,3 +579,35 @@ TEST_CASE("Shim: 10,000 connections served by one thread with one epoll set", "[
   t.reset();  // waits for the lcore to take every close
   w.halt();
 }
+
+TEST_CASE("Shim: a thread that may run on a polling lcore's CPU is refused, with the CPUs named", "[shim]") {
+  test::ShimWorld w;  // lcore thread not started: attach does not need it
+  cpu_set_t mine;
+  CPU_ZERO(&mine);
+  REQUIRE(pthread_getaffinity_np(pthread_self(), sizeof mine, &mine) == 0);
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &mine)) cpus.push_back(c);
+  REQUIRE_FALSE(cpus.empty());
+  {
+    shim::Hub hub({&w.la}, {cpus.front()});
+    std::string err;
+    CHECK(Thread::attach(hub, err) == nullptr);
+    CHECK(err.find("polling lcore CPU(s) " + std::to_string(cpus.front())) != std::string::npos);
+  }
+  if (cpus.size() >= 2) {
+    // Pinned away from the polling CPU: accepted.
+    bool attached = false;
+    std::thread th([&] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpus[1], &one);
+      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+      shim::Hub hub({&w.la}, {cpus[0]});
+      std::string err;
+      attached = Thread::attach(hub, err) != nullptr;
+    });
+    th.join();
+    CHECK(attached);
+  }
+}
