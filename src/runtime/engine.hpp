@@ -31,6 +31,21 @@
 
 namespace ustack {
 
+// Work an lcore does every iteration besides packets (the thread shim's
+// rings). Both calls must be non-blocking and bounded.
+class LoopHook {
+ public:
+  // After receive processing and timers, before the TX flush, so that what
+  // it sends leaves in this iteration's burst.
+  virtual void poll(TimeNs now) = 0;
+  // After the flush: work that should not delay packets (the shim's eventfd
+  // writes, which are syscalls).
+  virtual void after_flush(TimeNs now) = 0;
+
+ protected:
+  ~LoopHook() = default;
+};
+
 class Engine final : public PacketSink {
  public:
   static constexpr std::uint16_t kRxBurst = 32;
@@ -54,7 +69,9 @@ class Engine final : public PacketSink {
       stack_.rx(rx_[i], now);
     }
     stack_.poll(now);
+    if (hook_) hook_->poll(now);
     flush(now);
+    if (hook_) hook_->after_flush(now);
     return n;
   }
 
@@ -80,6 +97,8 @@ class Engine final : public PacketSink {
   }
   tcp::TcpLayer* tcp() { return tcp_ ? &*tcp_ : nullptr; }
   const tcp::TcpLayer* tcp() const { return tcp_ ? &*tcp_ : nullptr; }
+  // One hook (the thread shim), set before the loop starts.
+  void set_hook(LoopHook* h) { hook_ = h; }
 
   Stack& stack() { return stack_; }
   Device& device() { return dev_; }
@@ -126,6 +145,7 @@ class Engine final : public PacketSink {
   // After stack_: destroyed first (it unregisters from the stack and frees
   // the mbufs its connections hold).
   std::optional<tcp::TcpLayer> tcp_;
+  LoopHook* hook_ = nullptr;
 };
 
 }  // namespace ustack

@@ -61,6 +61,14 @@ class SpscRing {
     return n;
   }
   bool push(const T& item) { return push(std::span<const T>(&item, 1)) == 1; }
+  // Producer side: true when n more elements fit now (the consumer may only
+  // make more room meanwhile).
+  bool has_room(std::size_t n) {
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed);
+    if (capacity() - static_cast<std::size_t>(tail - prod_.head_cache) >= n) return true;
+    prod_.head_cache = cons_.head.load(std::memory_order_acquire);
+    return capacity() - static_cast<std::size_t>(tail - prod_.head_cache) >= n;
+  }
 
   // Consumer side. Pops up to out.size() elements; returns how many.
   std::size_t pop(std::span<T> out) {
@@ -76,6 +84,13 @@ class SpscRing {
     return n;
   }
   bool pop(T& item) { return pop(std::span<T>(&item, 1)) == 1; }
+
+  // Producer side: the position the next pushed element will have
+  // (elements are numbered from 0 in push order).
+  std::uint64_t next_position() const { return prod_.tail.load(std::memory_order_relaxed); }
+  // Consumer side: how many elements have been popped (the position of the
+  // next one to pop).
+  std::uint64_t consumed() const { return cons_.head.load(std::memory_order_relaxed); }
 
   // Either side, approximate (the other side may move meanwhile).
   std::size_t size() const {

@@ -511,6 +511,15 @@ std::size_t TcpLayer::send_space(TcpConnId id) const {
   return c->opt.sndbuf > c->snd.buffered() ? c->opt.sndbuf - c->snd.buffered() : 0;
 }
 
+std::size_t TcpLayer::send_queued(TcpConnId id) const {
+  const Conn* c = conn_of(id);
+  return c ? c->snd.buffered() : 0;
+}
+
+void TcpLayer::want_writable(TcpConnId id) {
+  if (Conn* c = conn_of(id)) c->want_writable = true;
+}
+
 std::size_t TcpLayer::read(TcpConnId id, MutBytes out, TimeNs now) {
   Conn* c = conn_of(id);
   if (!c) return 0;
@@ -553,6 +562,17 @@ std::size_t TcpLayer::readable(TcpConnId id) const {
 bool TcpLayer::peer_closed(TcpConnId id) const {
   const Conn* c = conn_of(id);
   return c && c->fin_received && c->rq_n == 0;
+}
+
+bool TcpLayer::fin_received(TcpConnId id) const {
+  const Conn* c = conn_of(id);
+  return c && c->fin_received;
+}
+
+std::optional<FourTuple> TcpLayer::tuple(TcpConnId id) const {
+  const Conn* c = conn_of(id);
+  if (!c) return std::nullopt;
+  return c->t;
 }
 
 void TcpLayer::shutdown(TcpConnId id, TimeNs now) {

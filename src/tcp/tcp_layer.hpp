@@ -147,6 +147,12 @@ class TcpLayer final : public ProtocolHandler {
   bool send_zero_copy(TcpConnId c, Packet& p, TimeNs now);
   // Free send space in bytes.
   std::size_t send_space(TcpConnId c) const;
+  // Bytes in the send buffer (sent and unacknowledged, or not sent yet).
+  std::size_t send_queued(TcpConnId c) const;
+  // Asks for on_writable when space opens (a quarter of the buffer free, or
+  // the buffer empty), as after a send that accepted less than asked. The
+  // thread shim uses it to return send credit without failing a send first.
+  void want_writable(TcpConnId c);
 
   // Copies in-order received data out. Returns 0 when nothing is queued.
   std::size_t read(TcpConnId c, MutBytes out, TimeNs now);
@@ -155,6 +161,9 @@ class TcpLayer final : public ProtocolHandler {
   Packet read_zero_copy(TcpConnId c, TimeNs now);
   std::size_t readable(TcpConnId c) const;
   bool peer_closed(TcpConnId c) const;  // FIN received and everything before it read
+  bool fin_received(TcpConnId c) const; // FIN received (data before it may still be queued)
+  // The connection's addresses and ports (local = ours).
+  std::optional<FourTuple> tuple(TcpConnId c) const;
 
   // Half-close: FIN after the queued data. Reading continues.
   void shutdown(TcpConnId c, TimeNs now);

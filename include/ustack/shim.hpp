@@ -1,0 +1,128 @@
+// The thread API: POSIX-like sockets for ordinary threads, over the stacks
+// that run on ustack's lcores.
+//
+// A thread attaches once (Thread::attach) and gets its own command and
+// completion rings to every lcore, so threads never share a ring or a lock.
+// A handle belongs to the thread that created (or accepted) it; calling it
+// from another thread is undefined.
+//
+// Calls return what their POSIX namesakes return and set errno with Linux's
+// values: -1/EAGAIN when a non-blocking call cannot proceed, EINPROGRESS from
+// connect(), ECONNREFUSED / ECONNRESET / ETIMEDOUT / EPIPE / EADDRINUSE...
+// Differences from Linux are listed in docs/api.md; the main ones:
+//   - EADDRINUSE comes from listen(), not bind() (the port is claimed on the
+//     lcore when listening starts);
+//   - connect() reports a local failure (no source port, no connection slot)
+//     through SO_ERROR after EINPROGRESS, like a refused connection;
+//   - no SIGPIPE: send() on a closed connection returns EPIPE.
+//
+// Every handle has an eventfd (eventfd(h)) that is readable exactly when the
+// handle has something to report: data or EOF to read, a connection to
+// accept, an error or hang-up, a finished connect, or send space after a
+// send that failed with EAGAIN. Put it in your own epoll set, level- or
+// edge-triggered (one edge per not-ready -> ready transition, so read or
+// accept until EAGAIN as with Linux's EPOLLET), then call events(h) for the
+// EPOLL* bits, or use Poller, which does both.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace ustack::shim {
+
+class Hub;
+struct ThreadState;
+
+// getsockopt level for ustack's own options.
+inline constexpr int SOL_USTACK = 0x7573;
+// Which lcore's stack the socket lives on (get only; choose with socket_on).
+inline constexpr int USTACK_SO_LCORE = 1;
+
+class Thread {
+ public:
+  // Attaches the calling thread: claims one channel on every lcore. nullptr
+  // and `err` set when every channel is taken.
+  static std::unique_ptr<Thread> attach(Hub& hub, std::string& err);
+  // Closes every handle still open (connections get a FIN, or a RST when
+  // data was left unread, as close() does).
+  ~Thread();
+  Thread(const Thread&) = delete;
+  Thread& operator=(const Thread&) = delete;
+
+  // AF_INET, SOCK_STREAM (optionally | SOCK_NONBLOCK), protocol 0 or IPPROTO_TCP.
+  // The socket lives on the lcores in turn (round robin).
+  int socket(int domain, int type, int protocol);
+  // The socket lives on lcore `lcore` (an index into the stack's lcores).
+  int socket_on(unsigned lcore, int domain, int type, int protocol);
+  int bind(int h, const sockaddr* addr, socklen_t len);
+  int listen(int h, int backlog);
+  // accept4: flags may hold SOCK_NONBLOCK.
+  int accept(int h, sockaddr* addr, socklen_t* len, int flags = 0);
+  int connect(int h, const sockaddr* addr, socklen_t len);
+  // flags: MSG_DONTWAIT, MSG_NOSIGNAL (always implied).
+  ssize_t send(int h, const void* buf, std::size_t len, int flags);
+  // flags: MSG_DONTWAIT, MSG_PEEK.
+  ssize_t recv(int h, void* buf, std::size_t len, int flags);
+  int shutdown(int h, int how);
+  int close(int h);
+  // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
+  // SO_TYPE; IPPROTO_TCP: TCP_NODELAY, TCP_QUICKACK; SOL_USTACK: USTACK_SO_LCORE (get).
+  int setsockopt(int h, int level, int name, const void* val, socklen_t len);
+  int getsockopt(int h, int level, int name, void* val, socklen_t* len);
+  int getpeername(int h, sockaddr* addr, socklen_t* len);
+  // O_NONBLOCK through fcntl's flags: fcntl(h, F_SETFL, O_NONBLOCK).
+  int set_nonblocking(int h, bool on);
+
+  // The handle's eventfd (owned by the handle: closed by close()), -1 and
+  // EBADF for a bad handle.
+  int eventfd(int h);
+  // The handle's readiness as EPOLLIN / EPOLLOUT / EPOLLERR / EPOLLHUP /
+  // EPOLLRDHUP bits, as Linux's poll would report them. Reporting EPOLLOUT
+  // consumes the one-shot "connect done" / "writable again" report, so a
+  // level-triggered eventfd does not stay readable for it.
+  std::uint32_t events(int h);
+
+  // Processes completions without making a call (a thread that only waits
+  // on its epoll set need not call it: the eventfds do the waking).
+  void poll();
+
+  ThreadState& state() { return *s_; }
+
+ private:
+  explicit Thread(std::unique_ptr<ThreadState> s);
+  std::unique_ptr<ThreadState> s_;
+};
+
+// epoll over handles: epoll_wait on their eventfds, answered in ustack's
+// terms (the handle, its EPOLL* bits, your data).
+struct PollEvent {
+  int handle;
+  std::uint32_t events;
+  std::uint32_t data;
+};
+
+class Poller {
+ public:
+  explicit Poller(Thread& t);
+  ~Poller();
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+  // `edge`: EPOLLET on the eventfd (one report per readiness transition).
+  int add(int h, std::uint32_t data, bool edge = false);
+  int del(int h);
+  // Waits up to timeout_ms (-1: forever) and returns how many events were
+  // filled, or -1 with errno (EINTR).
+  int wait(PollEvent* out, int max, int timeout_ms);
+  int fd() const { return epfd_; }
+
+ private:
+  Thread& t_;
+  int epfd_;
+};
+
+}  // namespace ustack::shim

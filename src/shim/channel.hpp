@@ -1,0 +1,147 @@
+// What crosses between one application thread and one lcore: the command
+// ring (thread -> lcore), the completion ring (lcore -> thread), the waiter
+// ring (thread -> lcore, "tell me when I may send again") and one shared
+// slot per handle.
+//
+// Handle ids inside a channel: [0, N) are allocated and freed by the thread
+// (socket()); [N, 2N) by the lcore (accepted connections). Each half has one
+// owner, so neither side needs the other to hand out an id.
+//
+// ## Readiness and the eventfd: the protocol
+//
+// The thread-side state decides readiness (data queued, accept pending, EOF,
+// error, send space after EAGAIN, connect done). The handle's eventfd
+// counter is non-zero exactly while the thread-side state is ready, once
+// every completion already pushed for the handle has been processed. Two
+// parties may write the eventfd; only the thread reads (drains) it.
+//
+// SharedSlot::want is the thread's "I am waiting" word: 0, or 1 + the
+// completion-ring position the thread had consumed up to when it armed
+// (while the handle is not ready and its eventfd is drained). Every
+// completion that makes a handle ready ("event" completions: data, EOF,
+// accepted, connected, closed, writable) has a ring position p.
+//
+//  thread, when the handle becomes not ready (it consumed the last data...):
+//    T1 wait until fired == claimed (every eventfd write the lcore claimed
+//       has landed), then read() the eventfd to zero;
+//    T2 want.store(1 + consumed position H); fence (below);
+//    T3 re-check: drain the completion ring. If the handle is now ready,
+//       take the wake-up back: CAS want -> 0. If that succeeds, the thread
+//       writes the eventfd itself; if it fails, the lcore claimed the
+//       wake-up (claimed += 1) and writes it.
+//  lcore, after pushing an event completion at position p for a handle:
+//    L1 (the push's release store is already done); fence, once per
+//       iteration per channel;
+//    L2 w = want; if w != 0 and p >= w - 1 (the thread armed before it
+//       consumed this completion): one CAS want w -> 0; the winner writes
+//       the eventfd after the iteration's TX flush, then fired += 1.
+//
+// The fence is an acq_rel read-modify-write on the channel's `order` word,
+// done by both sides: the RMWs are totally ordered, and the later one reads
+// the earlier one's value, so whichever side comes second sees everything
+// the first side stored before its RMW. (A standalone seq_cst fence would do
+// the same, but ThreadSanitizer does not model fences; this it checks.)
+//
+// No lost wake-up: T2/T3 and L1/L2 are the two halves of Dekker's pattern
+// (store; fence; load on both sides), so either the thread's T3 sees the
+// completion, or the lcore's L2 sees `want` set, or both. If the thread sees
+// it, it handles readiness itself; if only the lcore does, the lcore writes.
+// In the "both" case exactly one CAS wins, so the eventfd is written exactly
+// once per not-ready -> ready transition: edge-triggered epoll sees one edge
+// per transition, level-triggered sees the fd readable while the handle is
+// ready.
+//
+// No spurious wake-up: the lcore fires only for a completion the thread had
+// not consumed when it armed (p >= H; an older one was already accounted
+// for before the thread decided it was not ready), with a single CAS against
+// the value it read (a re-arm in between changes the value, and the
+// re-arming thread's T3 sees the completion itself). Every event completion
+// makes the handle ready when the thread processes it. The thread drains at
+// T1 only after every write the lcore claimed has landed (fired == claimed),
+// so no claimed write arrives after the drain. The wait is bounded by one
+// lcore iteration and happens only when the thread learned of the readiness
+// from the ring before the lcore's eventfd write (it was awake anyway).
+//
+// Cost on the lcore: one write(2) on an eventfd per handle per not-ready ->
+// ready transition, batched after the iteration's TX flush, never per
+// packet: a handle whose thread has not consumed the previous event costs
+// one relaxed load. A thread that keeps up with a stream arms and is woken
+// once per burst.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "shim/spsc_ring.hpp"
+#include "ustack/tcp.hpp"
+
+namespace ustack::shim {
+
+enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option };
+enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
+
+struct Command {
+  std::uint32_t id = 0;       // handle id in the channel
+  CmdOp op = CmdOp::close;
+  OptId opt = OptId::nodelay;
+  std::uint16_t port = 0;     // listen / connect
+  std::uint32_t addr = 0;     // listen / connect (host order)
+  std::uint32_t value = 0;    // listen: backlog; set_option: value
+  std::uint64_t mbuf = 0;     // send: the rte_mbuf chain
+};
+
+// result and released answer the thread's own calls; the others are
+// "event" completions, each of which makes its handle ready.
+enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable };
+
+struct Completion {
+  std::uint32_t id = 0;
+  CplOp op = CplOp::result;
+  std::uint16_t port = 0;     // accepted: the peer's port
+  std::uint32_t addr = 0;     // accepted: the peer's address
+  std::int32_t value = 0;     // result / closed: errno (0 ok); accepted: the new id; data: bytes
+  std::uint64_t mbuf = 0;     // data: the rte_mbuf chain
+};
+
+// Per handle, shared by the two sides. Each field has one writer.
+struct alignas(kCacheLine) SharedSlot {
+  std::atomic<std::uint64_t> want{0};          // thread arms (1 + ring position), either side disarms by CAS
+  std::atomic<std::uint32_t> fired{0};         // lcore: eventfd writes completed
+  std::atomic<int> efd{-1};                    // thread: the handle's eventfd
+  std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears
+  std::atomic<std::uint64_t> rx_consumed{0};   // thread: bytes of data completions consumed (receive credit)
+  std::atomic<std::uint64_t> tx_acked{0};      // lcore: bytes sent through the shim that left TCP's send buffer
+  // Written by the thread before a listen/connect command, read by the lcore
+  // when it executes it (the ring's release/acquire orders them).
+  TcpConnOptions opt;
+  std::uint32_t rx_limit = 0;                  // receive credit in bytes
+};
+
+struct ChannelConfig {
+  std::uint32_t handles = 1024;   // per half: sockets the thread opens / connections the lcore accepts
+  std::uint32_t cmd_ring = 1024;
+  std::uint32_t cpl_ring = 4096;
+};
+
+// One (application thread, lcore) pair. Allocated at start-up.
+struct Channel {
+  Channel(std::uint32_t idx, const ChannelConfig& cfg)
+      : index(idx),
+        handles(cfg.handles),
+        cmd(cfg.cmd_ring),
+        cpl(cfg.cpl_ring),
+        waiters(2 * static_cast<std::size_t>(cfg.handles)),
+        slots(new SharedSlot[2 * static_cast<std::size_t>(cfg.handles)]) {}
+
+  const std::uint32_t index;
+  const std::uint32_t handles;
+  std::atomic<bool> active{false};  // a thread attached: the lcore polls it
+  alignas(kCacheLine) std::atomic<std::uint64_t> order{0};  // both sides' fence (see above)
+  SpscRing<Command> cmd;
+  SpscRing<Completion> cpl;
+  SpscRing<std::uint32_t> waiters;  // at most one entry per handle (out_req)
+  std::unique_ptr<SharedSlot[]> slots;
+};
+
+}  // namespace ustack::shim

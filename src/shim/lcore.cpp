@@ -1,0 +1,585 @@
+#include "shim/lcore.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <span>
+
+namespace ustack::shim {
+
+namespace {
+
+// Segments at least this long go to TCP without a copy; shorter ones are
+// copied into TCP's send buffer, where they share mbufs (a stream of small
+// messages would otherwise use one send-buffer slot each).
+constexpr std::uint16_t kZeroCopyMin = 1024;
+
+std::int32_t errno_of(TcpError e) {
+  switch (e) {
+    case TcpError::none: return 0;
+    case TcpError::refused: return ECONNREFUSED;
+    case TcpError::timed_out: return ETIMEDOUT;
+    case TcpError::reset: return ECONNRESET;
+    case TcpError::aborted: return ECONNABORTED;
+  }
+  return EIO;
+}
+
+void append_chain(rte_mbuf*& head, rte_mbuf*& tail, rte_mbuf* m) {
+  rte_mbuf* last = m;
+  while (last->next) last = last->next;
+  if (head) {
+    tail->next = m;
+    head->nb_segs = static_cast<std::uint16_t>(head->nb_segs + m->nb_segs);
+    head->pkt_len += m->pkt_len;
+  } else {
+    head = m;
+  }
+  tail = last;
+}
+
+}  // namespace
+
+ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg)
+    : tcp_(tcp), cfg_(cfg), pool_(tcp.stack().pool()) {
+  const std::uint32_t per = per_channel();
+  for (std::uint32_t i = 0; i < cfg_.max_threads; ++i) channels_.push_back(std::make_unique<Channel>(i, cfg_.channel));
+  slots_.resize(static_cast<std::size_t>(per) * cfg_.max_threads);
+  links_.resize(slots_.size());
+  conn_slot_.assign(tcp.capacity(), kNone);
+  listener_slot_.assign(tcp.config().max_listeners, kNone);
+  free_head_.assign(cfg_.max_threads, kNone);
+  for (std::uint32_t c = 0; c < cfg_.max_threads; ++c) {
+    for (std::uint32_t id = per; id-- > cfg_.channel.handles;) {
+      const std::uint32_t g = c * per + id;
+      links_[g].free_next = free_head_[c];
+      free_head_[c] = g;
+    }
+  }
+  batch_.resize(cfg_.cmds_per_poll ? cfg_.cmds_per_poll : 1);
+  deferred_.resize(cfg_.max_threads);
+  fenced_.assign(cfg_.max_threads, 0);
+  // Each handle has at most one waiter queued (SharedSlot::out_req).
+  for (auto& d : deferred_) d.ids.resize(per);
+}
+
+ShimLcore::~ShimLcore() {
+  for (auto& s : slots_) {
+    if (s.rx_held) rte_pktmbuf_free(s.rx_held);
+    if (s.tx_held) rte_pktmbuf_free(s.tx_held);
+  }
+  // Completions and commands still in flight carry mbufs.
+  for (auto& ch : channels_) {
+    Command c;
+    while (ch->cmd.pop(c))
+      if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+    Completion k;
+    while (ch->cpl.pop(k))
+      if (k.op == CplOp::data && k.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(k.mbuf));
+  }
+}
+
+// --- the loop ---------------------------------------------------------------
+
+void ShimLcore::poll(TimeNs now) {
+  for (auto& chp : channels_) {
+    Channel& ch = *chp;
+    if (!ch.active.load(std::memory_order_acquire)) continue;
+    // Waiters first: a thread queues one after its sends, so once a waiter
+    // is seen, the sends before it are in the command ring. They are
+    // answered only after the ring has been drained, so the credit the
+    // thread will compute includes its own sends (otherwise it could be
+    // woken to find no credit: a spurious wake-up).
+    Deferred& d = deferred_[ch.index];
+    std::uint32_t id;
+    while (d.n < d.ids.size() && ch.waiters.pop(id)) d.ids[d.n++] = id;
+    const std::size_t n = ch.cmd.pop(std::span<Command>(batch_));
+    for (std::size_t i = 0; i < n; ++i) execute(ch, batch_[i], now);
+    ctr_.commands += n;
+    if (n < batch_.size()) take_waiters(ch, now);
+  }
+
+  // Handles with something to push, in the order they became dirty.
+  std::uint32_t budget = cfg_.slots_per_poll;
+  std::uint32_t retry_head = kNone, retry_tail = kNone;
+  while (budget-- && dirty_head_ != kNone) {
+    const std::uint32_t g = dirty_head_;
+    dirty_head_ = links_[g].dirty_next;
+    if (dirty_head_ == kNone) dirty_tail_ = kNone;
+    links_[g].dirty_next = kNone;
+    links_[g].in_dirty = false;
+    if (!flush(g, now)) {
+      ++ctr_.cpl_ring_full;
+      links_[g].in_dirty = true;
+      if (retry_tail == kNone) retry_head = g; else links_[retry_tail].dirty_next = g;
+      retry_tail = g;
+    }
+  }
+  if (retry_head != kNone) {  // full rings: retried next iteration, after the rest
+    if (dirty_tail_ == kNone) dirty_head_ = retry_head; else links_[dirty_tail_].dirty_next = retry_head;
+    dirty_tail_ = retry_tail;
+  }
+
+  // Handles waiting for receive credit: dirty again once a quarter is back.
+  std::uint32_t checks = cfg_.starved_per_poll;
+  std::uint32_t* link = &starved_head_;
+  while (checks-- && *link != kNone) {
+    const std::uint32_t g = *link;
+    Slot& s = slots_[g];
+    if (s.kind != Kind::conn || s.tcp_gone || s.closing || credit(g) * 4 >= s.rx_limit) {
+      *link = links_[g].starved_next;
+      links_[g].starved_next = kNone;
+      links_[g].in_starved = false;
+      mark_dirty(g);
+    } else {
+      link = &links_[g].starved_next;
+    }
+  }
+}
+
+void ShimLcore::after_flush(TimeNs) {
+  if (fire_head_ == kNone) return;
+  // L1 in channel.hpp: completions pushed before `want` is read, once per
+  // channel that has handles to fire.
+  ++fence_epoch_;
+  while (fire_head_ != kNone) {
+    const std::uint32_t g = fire_head_;
+    Links& l = links_[g];
+    fire_head_ = l.fire_next;
+    l.fire_next = kNone;
+    l.in_fire = false;
+    Channel& ch = chan_of(g);
+    if (fenced_[ch.index] != fence_epoch_) {
+      fenced_[ch.index] = fence_epoch_;
+      ch.order.fetch_add(1, std::memory_order_acq_rel);
+    }
+    SharedSlot& sh = shared(g);
+    std::uint64_t w = sh.want.load(std::memory_order_relaxed);
+    // L2: only for a completion the thread had not consumed when it armed.
+    if (w != 0 && l.fire_pos + 1 >= w &&
+        sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+      const int fd = sh.efd.load(std::memory_order_relaxed);
+      const std::uint64_t one = 1;
+      // Cannot fail short of a bad fd: the counter cannot overflow, since
+      // only the CAS winner writes and the thread drains before re-arming.
+      [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);
+      sh.fired.fetch_add(1, std::memory_order_release);
+      ++ctr_.eventfd_writes;
+    }
+  }
+}
+
+// --- commands ---------------------------------------------------------------
+
+void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
+  if (c.id >= per_channel()) {
+    if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+    return;
+  }
+  const std::uint32_t g = ch.index * per_channel() + c.id;
+  Slot& s = slots_[g];
+  SharedSlot& sh = ch.slots[c.id];
+  switch (c.op) {
+    case CmdOp::listen: {
+      auto l = tcp_.listen(Ipv4Addr{c.addr}, c.port, c.value, this, nullptr, sh.opt);
+      s.result_pending = true;
+      s.rx_limit = sh.rx_limit;
+      if (l) {
+        s.kind = Kind::listener;
+        s.listener = *l;
+        listener_slot_[l->index] = g;
+        s.result = 0;
+      } else {
+        s.result = EADDRINUSE;
+      }
+      mark_dirty(g);
+      break;
+    }
+    case CmdOp::connect: {
+      s.kind = Kind::conn;
+      s.rx_limit = sh.rx_limit;
+      auto id = tcp_.connect(Ipv4Addr{c.addr}, c.port, this, nullptr, sh.opt, now);
+      if (id) {
+        s.conn = *id;
+        conn_slot_[id->index] = g;
+      } else {
+        s.tcp_gone = true;
+        s.closed_pending = true;
+        s.closed_errno = EADDRNOTAVAIL;
+        mark_dirty(g);
+      }
+      break;
+    }
+    case CmdOp::send: {
+      auto* m = reinterpret_cast<rte_mbuf*>(c.mbuf);
+      if (s.kind != Kind::conn || s.tcp_gone || s.closing) {
+        rte_pktmbuf_free(m);
+        break;
+      }
+      append_chain(s.tx_held, s.tx_held_tail, m);
+      drain_tx(g, now);
+      publish_acked(g);
+      break;
+    }
+    case CmdOp::shutdown:
+      if (s.kind == Kind::conn && !s.tcp_gone) {
+        if (s.tx_held) s.shut_wr_pending = true;
+        else tcp_.shutdown(s.conn, now);
+      }
+      break;
+    case CmdOp::close:
+    case CmdOp::abort:
+      s.closing = true;
+      s.abort_on_close = c.op == CmdOp::abort;
+      mark_dirty(g);
+      break;
+    case CmdOp::set_option:
+      if (s.kind == Kind::conn && !s.tcp_gone) {
+        switch (c.opt) {
+          case OptId::nodelay: tcp_.set_nagle(s.conn, c.value == 0, now); break;
+          case OptId::keepalive: tcp_.set_keepalive(s.conn, c.value != 0, now); break;
+          case OptId::delayed_ack: tcp_.set_delayed_ack(s.conn, c.value != 0); break;
+        }
+      }
+      break;
+  }
+}
+
+void ShimLcore::take_waiters(Channel& ch, TimeNs) {
+  Deferred& d = deferred_[ch.index];
+  for (std::size_t i = 0; i < d.n; ++i) {
+    const std::uint32_t id = d.ids[i];
+    if (id >= per_channel()) continue;
+    const std::uint32_t g = ch.index * per_channel() + id;
+    ch.slots[id].out_req.store(0, std::memory_order_relaxed);
+    Slot& s = slots_[g];
+    s.want_out = true;
+    check_writable(g);
+  }
+  d.n = 0;
+}
+
+// Fires kWantOut when the thread, reading tx_acked, will find send credit
+// (the same rule as TCP's on_writable: a quarter of the buffer free, or the
+// buffer empty); otherwise asks TCP for on_writable.
+void ShimLcore::check_writable(std::uint32_t g) {
+  Slot& s = slots_[g];
+  if (!s.want_out) return;
+  if (s.kind != Kind::conn || s.tcp_gone || s.closing) {
+    s.want_out = false;
+    s.writable_pending = true;
+    mark_dirty(g);
+    return;
+  }
+  // Still connecting: the Connected completion is the wake-up.
+  if (tcp_.state(s.conn) == TcpState::syn_sent) return;
+  publish_acked(g);
+  const std::size_t queued = tcp_.send_queued(s.conn);
+  const std::size_t limit = shared(g).opt.sndbuf;
+  if (!s.tx_held && (queued == 0 || (limit > queued && limit - queued >= limit / 4))) {
+    s.want_out = false;
+    s.writable_pending = true;
+    mark_dirty(g);
+  } else {
+    tcp_.want_writable(s.conn);
+  }
+}
+
+void ShimLcore::drain_tx(std::uint32_t g, TimeNs now) {
+  Slot& s = slots_[g];
+  while (s.tx_held) {
+    rte_mbuf* m = s.tx_held;
+    rte_mbuf* next = m->next;
+    m->next = nullptr;
+    m->nb_segs = 1;
+    m->pkt_len = m->data_len;
+    const std::uint16_t len = m->data_len;
+    bool taken = len == 0;
+    if (taken) {
+      rte_pktmbuf_free_seg(m);
+    } else if (len >= kZeroCopyMin) {
+      Packet p(m);
+      taken = tcp_.send_zero_copy(s.conn, p, now);
+      m = p.release();
+    }
+    if (!taken && len) {
+      const std::size_t n = tcp_.send(s.conn, Bytes{rte_pktmbuf_mtod(m, const std::uint8_t*), len}, now);
+      s.tx_accepted += n;
+      if (n < len) {  // TCP is full: on_writable comes when it drains
+        rte_pktmbuf_adj(m, static_cast<std::uint16_t>(n));
+        m->next = next;
+        s.tx_held = m;
+        if (!next) s.tx_held_tail = m;
+        return;
+      }
+      rte_pktmbuf_free_seg(m);
+    } else {
+      s.tx_accepted += len;
+    }
+    s.tx_held = next;
+  }
+  s.tx_held_tail = nullptr;
+  if (s.shut_wr_pending) {
+    s.shut_wr_pending = false;
+    tcp_.shutdown(s.conn, now);
+  }
+  if (s.closing) mark_dirty(g);
+}
+
+void ShimLcore::publish_acked(std::uint32_t g) {
+  Slot& s = slots_[g];
+  if (s.kind != Kind::conn || s.tcp_gone) return;
+  const std::uint64_t acked = s.tx_accepted - tcp_.send_queued(s.conn);
+  shared(g).tx_acked.store(acked, std::memory_order_release);
+}
+
+std::uint64_t ShimLcore::credit(std::uint32_t g) {
+  const Slot& s = slots_[g];
+  const std::uint64_t out = s.rx_delivered - shared(g).rx_consumed.load(std::memory_order_acquire);
+  return out >= s.rx_limit ? 0 : s.rx_limit - out;
+}
+
+// --- lists ------------------------------------------------------------------
+
+void ShimLcore::mark_dirty(std::uint32_t g) {
+  Links& l = links_[g];
+  if (l.in_dirty) return;
+  l.in_dirty = true;
+  l.dirty_next = kNone;
+  if (dirty_tail_ == kNone) dirty_head_ = g; else links_[dirty_tail_].dirty_next = g;
+  dirty_tail_ = g;
+}
+
+void ShimLcore::mark_fire(std::uint32_t g, std::uint64_t pos) {
+  Links& l = links_[g];
+  l.fire_pos = pos;
+  if (l.in_fire) return;
+  l.in_fire = true;
+  l.fire_next = fire_head_;
+  fire_head_ = g;
+}
+
+bool ShimLcore::emit(std::uint32_t g, const Completion& c) {
+  Channel& ch = chan_of(g);
+  const std::uint64_t pos = ch.cpl.next_position();
+  if (!ch.cpl.push(c)) return false;
+  ++ctr_.completions;
+  if (c.op != CplOp::result && c.op != CplOp::released) mark_fire(g, pos);
+  return true;
+}
+
+void ShimLcore::reset(std::uint32_t g) {
+  Slot& s = slots_[g];
+  if (s.rx_held) rte_pktmbuf_free(s.rx_held);
+  if (s.tx_held) rte_pktmbuf_free(s.tx_held);
+  s = Slot{};
+  if (id_of(g) >= cfg_.channel.handles) {
+    reset_shared(g);
+    links_[g].free_next = free_head_[g / per_channel()];
+    free_head_[g / per_channel()] = g;
+  }
+}
+
+// Before the id goes back to its allocator: the thread has closed the handle
+// and does not touch the slot until a Released or Accepted for this id tells
+// it otherwise, and the ring orders these stores before that completion.
+void ShimLcore::reset_shared(std::uint32_t g) {
+  SharedSlot& sh = shared(g);
+  sh.tx_acked.store(0, std::memory_order_relaxed);
+  sh.fired.store(0, std::memory_order_relaxed);
+  sh.want.store(0, std::memory_order_relaxed);
+  sh.efd.store(-1, std::memory_order_relaxed);
+  if (id_of(g) >= cfg_.channel.handles) sh.rx_consumed.store(0, std::memory_order_relaxed);
+}
+
+// --- pushing completions ----------------------------------------------------
+
+bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
+  Slot& s = slots_[g];
+  const std::uint32_t id = id_of(g);
+  if (s.closing) {
+    if (s.kind == Kind::conn && !s.tcp_gone) {
+      if (s.tx_held && !s.abort_on_close) return true;  // drain_tx re-marks when TCP took it all
+      conn_slot_[s.conn.index] = kNone;
+      if (s.abort_on_close) tcp_.abort(s.conn, now);
+      else tcp_.close(s.conn, now);  // TCP resets if it still holds unread data
+      s.tcp_gone = true;
+    }
+    if (s.kind == Kind::listener) {
+      tcp_.unlisten(s.listener, now);
+      listener_slot_[s.listener.index] = kNone;
+      s.kind = Kind::idle;
+      // Accepted but never announced: the thread does not know them.
+      while (s.acc_head != kNone) {
+        const std::uint32_t a = s.acc_head;
+        s.acc_head = slots_[a].acc_next;
+        if (!slots_[a].tcp_gone) {
+          conn_slot_[slots_[a].conn.index] = kNone;
+          tcp_.abort(slots_[a].conn, now);
+        }
+        reset(a);
+      }
+    }
+    if (id < cfg_.channel.handles) {
+      reset_shared(g);
+      if (!emit(g, Completion{.id = id, .op = CplOp::released})) return false;
+    }
+    reset(g);
+    return true;
+  }
+  if (s.result_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::result, .value = s.result})) return false;
+    s.result_pending = false;
+  }
+  if (s.kind == Kind::idle) return true;
+  Channel& ch = chan_of(g);
+  if (s.kind == Kind::listener) {
+    while (s.acc_head != kNone) {
+      const std::uint32_t a = s.acc_head;
+      Slot& as = slots_[a];
+      if (!emit(g, Completion{.id = id,
+                              .op = CplOp::accepted,
+                              .port = as.peer_port,
+                              .addr = as.peer_addr,
+                              .value = static_cast<std::int32_t>(id_of(a))}))
+        return false;
+      s.acc_head = as.acc_next;
+      if (s.acc_head == kNone) s.acc_tail = kNone;
+      as.acc_next = kNone;
+      as.announced = true;
+      mark_dirty(a);
+    }
+    return true;
+  }
+  if (!s.announced) return true;  // its listener announces it first
+  if (s.connected_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::connected})) return false;
+    s.connected_pending = false;
+    s.want_out = false;  // the completion wakes a writer too
+  }
+  if (!s.tcp_gone) {
+    for (;;) {
+      if (credit(g) == 0) {
+        if (tcp_.readable(s.conn) && !links_[g].in_starved) {
+          links_[g].in_starved = true;
+          links_[g].starved_next = starved_head_;
+          starved_head_ = g;
+        }
+        break;
+      }
+      if (!ch.cpl.has_room(1)) return false;
+      Packet p = tcp_.read_zero_copy(s.conn, now);
+      if (!p) break;
+      const auto bytes = static_cast<std::int32_t>(p.len());
+      emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
+      s.rx_delivered += static_cast<std::uint64_t>(bytes);
+    }
+  }
+  if (s.rx_held) {
+    const auto bytes = static_cast<std::int32_t>(s.rx_held->pkt_len);
+    if (!emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(s.rx_held)}))
+      return false;
+    s.rx_delivered += static_cast<std::uint64_t>(bytes);
+    s.rx_held = s.rx_held_tail = nullptr;
+  }
+  if (s.fin && !s.eof_sent) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::eof})) return false;
+    s.eof_sent = true;
+  }
+  if (s.closed_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::closed, .value = s.closed_errno})) return false;
+    s.closed_pending = false;
+    s.writable_pending = false;  // the Closed completion wakes a writer too
+  }
+  if (s.writable_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::writable})) return false;
+    s.writable_pending = false;
+  }
+  return true;
+}
+
+// --- TCP's callbacks ----------------------------------------------------------
+
+std::uint32_t ShimLcore::slot_of_conn(TcpConnId c) const {
+  return c.index < conn_slot_.size() ? conn_slot_[c.index] : kNone;
+}
+
+void ShimLcore::on_accept(tcp::TcpLayer&, TcpListenerId l, TcpConnId c, TimeNs now) {
+  const std::uint32_t lg = l.index < listener_slot_.size() ? listener_slot_[l.index] : kNone;
+  const std::uint32_t ch = lg == kNone ? 0 : lg / per_channel();
+  const std::uint32_t a = lg == kNone ? kNone : free_head_[ch];
+  if (a == kNone) {
+    ++ctr_.accept_no_slot;
+    tcp_.abort(c, now);
+    return;
+  }
+  free_head_[ch] = links_[a].free_next;
+  links_[a].free_next = kNone;
+  Slot& s = slots_[a];
+  s = Slot{};
+  s.kind = Kind::conn;
+  s.conn = c;
+  s.announced = false;
+  s.rx_limit = slots_[lg].rx_limit;
+  if (auto t = tcp_.tuple(c)) {
+    s.peer_addr = t->remote.v;
+    s.peer_port = t->remote_port;
+  }
+  conn_slot_[c.index] = a;
+  // The accepted connection's send credit is the listener's.
+  shared(a).opt = shared(lg).opt;
+  Slot& ls = slots_[lg];
+  if (ls.acc_tail == kNone) ls.acc_head = a; else slots_[ls.acc_tail].acc_next = a;
+  ls.acc_tail = a;
+  mark_dirty(lg);
+}
+
+void ShimLcore::on_connected(tcp::TcpLayer&, TcpConnId c, TimeNs) {
+  const std::uint32_t g = slot_of_conn(c);
+  if (g == kNone) return;
+  slots_[g].connected_pending = true;
+  mark_dirty(g);
+}
+
+void ShimLcore::on_readable(tcp::TcpLayer&, TcpConnId c, TimeNs now) {
+  const std::uint32_t g = slot_of_conn(c);
+  if (g == kNone) return;
+  Slot& s = slots_[g];
+  if (!s.fin && tcp_.fin_received(c)) {
+    // The connection may end before this iteration's flush (FIN-WAIT-2 ->
+    // TIME-WAIT reports on_closed at once, and its queue is then out of
+    // reach): take what is queued now. No more can come, so this is bounded
+    // by the receive window.
+    s.fin = true;
+    while (Packet p = tcp_.read_zero_copy(c, now)) append_chain(s.rx_held, s.rx_held_tail, p.release());
+  }
+  mark_dirty(g);
+}
+
+void ShimLcore::on_writable(tcp::TcpLayer&, TcpConnId c, TimeNs now) {
+  const std::uint32_t g = slot_of_conn(c);
+  if (g == kNone) return;
+  Slot& s = slots_[g];
+  drain_tx(g, now);
+  if (s.tcp_gone) return;
+  publish_acked(g);
+  check_writable(g);
+}
+
+void ShimLcore::on_closed(tcp::TcpLayer&, TcpConnId c, TcpError err, TimeNs) {
+  const std::uint32_t g = slot_of_conn(c);
+  if (g == kNone) return;
+  conn_slot_[c.index] = kNone;
+  Slot& s = slots_[g];
+  s.tcp_gone = true;
+  if (s.tx_held) {
+    rte_pktmbuf_free(s.tx_held);
+    s.tx_held = s.tx_held_tail = nullptr;
+  }
+  s.closed_pending = true;
+  s.closed_errno = errno_of(err);
+  mark_dirty(g);
+}
+
+}  // namespace ustack::shim

@@ -1,0 +1,910 @@
+// The thread half of the shim: handles, POSIX-like calls, readiness and the
+// eventfd protocol (channel.hpp). Everything here runs on the one
+// application thread that owns the ThreadState; it shares with the lcores
+// only the rings and the SharedSlots.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <rte_mbuf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "shim/hub.hpp"
+#include "ustack/shim.hpp"
+
+namespace ustack::shim {
+
+namespace {
+
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+int fail(int e) {
+  errno = e;
+  return -1;
+}
+
+void cpu_relax() { sched_yield(); }
+
+}  // namespace
+
+struct Handle {
+  enum class Kind : std::uint8_t { free, fresh, listener, conn, closing };
+  Kind kind = Kind::free;
+  bool nonblock = false;
+  bool accepted_pending = false;  // announced by the lcore, not yet returned by accept()
+  bool connecting = false, connected = false, eof = false, gone = false;
+  bool rd_shut = false, wr_shut = false;
+  bool out_interest = false;  // report EPOLLOUT once (after EAGAIN or connect)...
+  bool out_ready = false;     // ...once a Connected or Writable completion says so
+  bool result_ready = false;
+  int result = 0;
+  int so_error = 0;
+  int efd = -1;
+  std::uint32_t bind_addr = 0;
+  std::uint16_t bind_port = 0;
+  std::uint32_t peer_addr = 0;
+  std::uint16_t peer_port = 0;
+  TcpConnOptions opt;
+  // Received data: segments linked through rte_mbuf::next, each consumed
+  // on its own (head fields of a chain are not kept up to date).
+  rte_mbuf* rx_head = nullptr;
+  rte_mbuf* rx_tail = nullptr;
+  std::size_t rx_bytes = 0;
+  std::uint64_t rx_consumed = 0;
+  std::uint64_t tx_submitted = 0;
+  // Listener: accepted ids not yet returned by accept(), in order.
+  std::uint32_t acc_head = kNone, acc_tail = kNone, acc_next = kNone;
+  // Readiness protocol (channel.hpp).
+  bool signaled = false;  // the eventfd is (or is about to be) non-zero
+  bool armed = false;     // want holds armed_val
+  std::uint64_t armed_val = 0;
+  std::uint32_t claimed = 0;  // eventfd writes the lcore has claimed
+  bool touched = false;
+};
+
+struct Link {
+  ShimLcore* lc = nullptr;
+  Channel* ch = nullptr;
+  std::vector<Handle> h;             // 2N: [0,N) ours, [N,2N) accepted
+  std::vector<std::uint32_t> free;   // our half
+  std::vector<Command> pending;      // close/abort commands waiting for ring room
+};
+
+struct ThreadState {
+  Hub* hub = nullptr;
+  int channel = -1;
+  std::uint32_t per = 0;  // ids per channel (2N)
+  std::vector<Link> links;
+  std::vector<std::uint32_t> touched;
+  std::vector<std::uint32_t> recheck;
+  std::uint32_t next_lcore = 0;
+  std::vector<Completion> batch = std::vector<Completion>(64);
+
+  Handle* get(int hd) {
+    if (hd < 0) return nullptr;
+    const auto u = static_cast<std::uint32_t>(hd);
+    if (u / per >= links.size()) return nullptr;
+    Handle& h = links[u / per].h[u % per];
+    if (h.kind == Handle::Kind::free || h.kind == Handle::Kind::closing || h.accepted_pending) return nullptr;
+    return &h;
+  }
+  Link& link_of(int hd) { return links[static_cast<std::uint32_t>(hd) / per]; }
+  std::uint32_t id_of(int hd) const { return static_cast<std::uint32_t>(hd) % per; }
+  SharedSlot& shared(int hd) { return link_of(hd).ch->slots[id_of(hd)]; }
+  int encode(std::uint32_t lcore, std::uint32_t id) const { return static_cast<int>(lcore * per + id); }
+
+  void touch(int hd) {
+    Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
+    if (h.touched) return;
+    h.touched = true;
+    touched.push_back(static_cast<std::uint32_t>(hd));
+  }
+
+  // --- completions -------------------------------------------------------
+
+  bool drain() {
+    bool any = false;
+    for (std::uint32_t l = 0; l < links.size(); ++l) {
+      Link& k = links[l];
+      flush_pending(k);
+      for (;;) {
+        const std::size_t n = k.ch->cpl.pop(std::span<Completion>(batch));
+        for (std::size_t i = 0; i < n; ++i) dispatch(l, batch[i]);
+        any |= n != 0;
+        if (n < batch.size()) break;
+      }
+    }
+    return any;
+  }
+
+  void dispatch(std::uint32_t l, const Completion& c) {
+    Link& k = links[l];
+    if (c.id >= per) return;
+    Handle& h = k.h[c.id];
+    const int hd = encode(l, c.id);
+    switch (c.op) {
+      case CplOp::result:
+        h.result = c.value;
+        h.result_ready = true;
+        break;
+      case CplOp::connected:
+        if (h.kind == Handle::Kind::conn) {
+          h.connecting = false;
+          h.connected = true;
+          h.out_ready = true;
+        }
+        break;
+      case CplOp::data: {
+        auto* m = reinterpret_cast<rte_mbuf*>(c.mbuf);
+        if (h.kind != Handle::Kind::conn) {
+          rte_pktmbuf_free(m);
+          break;
+        }
+        rte_mbuf* last = m;
+        while (last->next) last = last->next;
+        if (h.rx_tail) h.rx_tail->next = m; else h.rx_head = m;
+        h.rx_tail = last;
+        h.rx_bytes += static_cast<std::size_t>(c.value);
+        break;
+      }
+      case CplOp::eof:
+        h.eof = true;
+        break;
+      case CplOp::closed:
+        h.gone = true;
+        h.connecting = false;
+        if (c.value) h.so_error = c.value;
+        break;
+      case CplOp::accepted: {
+        const auto id = static_cast<std::uint32_t>(c.value);
+        if (id >= per) break;
+        Handle& a = k.h[id];
+        a = Handle{};
+        a.kind = Handle::Kind::conn;
+        a.connected = true;
+        a.peer_addr = c.addr;
+        a.peer_port = c.port;
+        if (h.kind != Handle::Kind::listener) {  // the listener was closed meanwhile
+          a.kind = Handle::Kind::free;
+          push_ctl(k, Command{.id = id, .op = CmdOp::abort}, false);
+          break;
+        }
+        a.accepted_pending = true;
+        a.opt = h.opt;
+        a.nonblock = h.nonblock;
+        if (h.acc_tail == kNone) h.acc_head = id; else k.h[h.acc_tail].acc_next = id;
+        h.acc_tail = id;
+        break;
+      }
+      case CplOp::writable:
+        // Send space after EAGAIN (or command-ring room): report it if the
+        // credit is really there.
+        // Readiness changes only through completions (never through a fresh
+        // look at tx_acked), so that each wake-up the lcore sends matches a
+        // transition the thread has not seen yet.
+        h.out_ready = true;
+        break;
+      case CplOp::released:
+        if (h.kind == Handle::Kind::closing) {
+          h = Handle{};
+          k.free.push_back(c.id);
+        }
+        return;
+    }
+    touch(hd);
+  }
+
+  // Processes completions and settles every handle they touched, including
+  // the re-checks that arming asks for (T3 in channel.hpp).
+  void pump() {
+    drain();
+    for (;;) {
+      while (!touched.empty()) {
+        const std::uint32_t hd = touched.back();
+        touched.pop_back();
+        Handle& h = links[hd / per].h[hd % per];
+        h.touched = false;
+        settle(static_cast<int>(hd));
+      }
+      if (recheck.empty()) break;
+      drain();
+      for (std::uint32_t hd : recheck) touch(static_cast<int>(hd));
+      recheck.clear();
+    }
+  }
+
+  // --- readiness -----------------------------------------------------------
+
+  bool credit_ok(int hd, Handle& h) {
+    const std::uint64_t acked = shared(hd).tx_acked.load(std::memory_order_acquire);
+    const std::uint64_t out = h.tx_submitted - acked;
+    const std::uint64_t limit = h.opt.sndbuf;
+    const std::uint64_t avail = out >= limit ? 0 : limit - out;
+    return out == 0 || (avail > 0 && avail >= limit / 4);
+  }
+
+  // EPOLL* bits as Linux's tcp_poll would give them.
+  std::uint32_t mask(int hd, Handle& h) {
+    switch (h.kind) {
+      case Handle::Kind::listener: return h.acc_head != kNone ? std::uint32_t{EPOLLIN} : 0u;
+      case Handle::Kind::fresh: return std::uint32_t{EPOLLOUT} | EPOLLHUP;
+      case Handle::Kind::conn: break;
+      default: return 0;
+    }
+    std::uint32_t m = 0;
+    if (h.rx_bytes || h.eof || h.rd_shut || h.gone) m |= EPOLLIN;
+    if (h.eof || h.rd_shut || h.gone) m |= EPOLLRDHUP;
+    if (h.so_error) m |= EPOLLERR;
+    if (h.gone || (h.eof && h.wr_shut)) m |= EPOLLHUP;
+    if (!h.connecting &&
+        (h.gone || h.wr_shut || h.so_error || (h.connected && credit_ok(hd, h) && link_of(hd).ch->cmd.has_room(1))))
+      m |= EPOLLOUT;
+    return m;
+  }
+
+  // "Writable again" / "connect done": asked for (EAGAIN, connect) and
+  // answered by a completion. Not re-checked against the credit: every event
+  // completion makes its handle ready (channel.hpp), or the lcore's wake-up
+  // for it would be spurious.
+  static bool out_report(const Handle& h) { return h.out_interest && h.out_ready; }
+
+  // What makes the eventfd readable: everything but EPOLLOUT, which counts
+  // only once asked for (after EAGAIN or a connect), and nothing for a
+  // socket that was never connected.
+  bool reportable(int hd, Handle& h) {
+    if (h.kind == Handle::Kind::fresh) return false;
+    const std::uint32_t m = mask(hd, h);
+    return (m & ~static_cast<std::uint32_t>(EPOLLOUT)) || out_report(h);
+  }
+
+  void wait_claimed(SharedSlot& sh, Handle& h) {
+    while (static_cast<std::int32_t>(sh.fired.load(std::memory_order_acquire) - h.claimed) < 0) cpu_relax();
+  }
+
+  void settle(int hd) {
+    Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
+    if (h.efd < 0 || (h.kind != Handle::Kind::conn && h.kind != Handle::Kind::listener)) return;
+    SharedSlot& sh = shared(hd);
+    for (;;) {
+      if (h.armed && sh.want.load(std::memory_order_acquire) == 0) {  // the lcore took the wake-up
+        h.armed = false;
+        h.signaled = true;
+        ++h.claimed;
+      }
+      if (reportable(hd, h)) {
+        if (h.signaled) return;
+        if (h.armed) {
+          std::uint64_t w = h.armed_val;
+          h.armed = false;
+          if (!sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
+            h.signaled = true;  // the lcore won: its write is coming
+            ++h.claimed;
+            return;
+          }
+        }
+        const std::uint64_t one = 1;
+        [[maybe_unused]] const ssize_t r = ::write(h.efd, &one, sizeof one);
+        h.signaled = true;
+        return;
+      }
+      if (h.signaled) {  // T1
+        wait_claimed(sh, h);
+        std::uint64_t v;
+        [[maybe_unused]] const ssize_t r = ::read(h.efd, &v, sizeof v);
+        h.signaled = false;
+      }
+      if (h.armed) return;
+      // T2: armed as of the completions consumed so far.
+      h.armed_val = link_of(hd).ch->cpl.consumed() + 1;
+      sh.want.store(h.armed_val, std::memory_order_seq_cst);
+      h.armed = true;
+      link_of(hd).ch->order.fetch_add(1, std::memory_order_acq_rel);  // the fence
+      recheck.push_back(static_cast<std::uint32_t>(hd));  // T3, in pump()
+      return;
+    }
+  }
+
+  // Takes the wake-up back before the eventfd is closed or reused, so no
+  // lcore write can reach a closed (or reassigned) descriptor.
+  void disarm(int hd, Handle& h) {
+    SharedSlot& sh = shared(hd);
+    if (h.armed) {
+      if (sh.want.exchange(0, std::memory_order_acq_rel) == 0) ++h.claimed;
+      h.armed = false;
+    }
+    wait_claimed(sh, h);
+  }
+
+  // --- commands --------------------------------------------------------------
+
+  void flush_pending(Link& k) {
+    std::size_t i = 0;
+    while (i < k.pending.size() && k.ch->cmd.push(k.pending[i])) ++i;
+    k.pending.erase(k.pending.begin(), k.pending.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // Control commands never fail for a full ring: they wait for room
+  // (`queue_if_full` false: the lcore drains the ring every iteration) or,
+  // for close, queue and go out with the next call.
+  void push_ctl(Link& k, const Command& c, bool wait) {
+    flush_pending(k);
+    if (k.pending.empty() && k.ch->cmd.push(c)) return;
+    if (!wait) {
+      k.pending.push_back(c);
+      return;
+    }
+    while (!k.ch->cmd.push(c)) cpu_relax();
+  }
+
+  int call_sync(int hd, Handle& h, const Command& c) {
+    h.result_ready = false;
+    Link& k = link_of(hd);
+    flush_pending(k);
+    while (!k.pending.empty()) {
+      cpu_relax();
+      flush_pending(k);
+    }
+    push_ctl(k, c, true);
+    while (!h.result_ready) {
+      pump();
+      if (!h.result_ready) cpu_relax();
+    }
+    return h.result;
+  }
+
+  void request_out(int hd, Handle& h) {
+    h.out_interest = true;
+    h.out_ready = false;
+    SharedSlot& sh = shared(hd);
+    if (sh.out_req.exchange(1, std::memory_order_acq_rel) == 0) link_of(hd).ch->waiters.push(id_of(hd));
+  }
+
+  // Blocking calls wait on the handle's own eventfd.
+  void wait_handle(int hd) {
+    Handle* h = get(hd);
+    if (!h || h->efd < 0) return;
+    pollfd p{h->efd, POLLIN, 0};
+    ::poll(&p, 1, 100);
+    if (p.revents) cpu_relax();  // readable for another reason than the one waited for
+    pump();
+  }
+
+  void free_rx(Handle& h) {
+    rte_mbuf* m = h.rx_head;
+    while (m) {
+      rte_mbuf* next = m->next;
+      m->next = nullptr;
+      rte_pktmbuf_free_seg(m);
+      m = next;
+    }
+    h.rx_head = h.rx_tail = nullptr;
+    h.rx_bytes = 0;
+  }
+
+  void close_handle(int hd) {
+    Link& k = link_of(hd);
+    const std::uint32_t id = id_of(hd);
+    Handle& h = k.h[id];
+    if (h.efd >= 0) {
+      disarm(hd, h);
+      ::close(h.efd);
+      shared(hd).efd.store(-1, std::memory_order_relaxed);
+      h.efd = -1;
+    }
+    if (h.kind == Handle::Kind::listener) {
+      while (h.acc_head != kNone) {
+        const std::uint32_t a = h.acc_head;
+        h.acc_head = k.h[a].acc_next;
+        free_rx(k.h[a]);
+        k.h[a] = Handle{};
+        push_ctl(k, Command{.id = a, .op = CmdOp::abort}, false);
+      }
+    }
+    const bool unread = h.rx_bytes != 0;
+    free_rx(h);
+    const bool on_lcore = h.kind != Handle::Kind::fresh;
+    h = Handle{};
+    if (!on_lcore) {
+      k.free.push_back(id);
+      return;
+    }
+    if (id < k.ch->handles) h.kind = Handle::Kind::closing;  // until Released
+    push_ctl(k, Command{.id = id, .op = unread ? CmdOp::abort : CmdOp::close}, false);
+  }
+};
+
+// --- Thread -------------------------------------------------------------------
+
+std::unique_ptr<Thread> Thread::attach(Hub& hub, std::string& err) {
+  const int ch = hub.claim(err);
+  if (ch < 0) return nullptr;
+  auto s = std::make_unique<ThreadState>();
+  s->hub = &hub;
+  s->channel = ch;
+  s->links.resize(hub.lcore_count());
+  for (std::uint32_t l = 0; l < hub.lcore_count(); ++l) {
+    Link& k = s->links[l];
+    k.lc = &hub.lcore(l);
+    k.ch = &k.lc->channel(static_cast<std::uint32_t>(ch));
+    s->per = 2 * k.ch->handles;
+    k.h.resize(s->per);
+    for (std::uint32_t id = k.ch->handles; id-- > 0;) k.free.push_back(id);
+    k.pending.reserve(s->per);
+  }
+  s->touched.reserve(s->per * s->links.size());
+  return std::unique_ptr<Thread>(new Thread(std::move(s)));
+}
+
+Thread::Thread(std::unique_ptr<ThreadState> s) : s_(std::move(s)) {}
+
+Thread::~Thread() {
+  ThreadState& s = *s_;
+  s.pump();
+  for (std::uint32_t l = 0; l < s.links.size(); ++l)
+    for (std::uint32_t id = 0; id < s.per; ++id) {
+      Handle& h = s.links[l].h[id];
+      if (h.kind == Handle::Kind::fresh || h.kind == Handle::Kind::conn || h.kind == Handle::Kind::listener)
+        if (!h.accepted_pending) s.close_handle(s.encode(l, id));
+    }
+  // Queued closes go out as the lcores drain the rings. If the lcores have
+  // stopped (no progress for a second), give up: the process is ending.
+  for (auto& k : s.links) {
+    auto last = std::chrono::steady_clock::now();
+    while (!k.pending.empty() && std::chrono::steady_clock::now() - last < std::chrono::seconds(1)) {
+      const std::size_t before = k.pending.size();
+      cpu_relax();
+      s.flush_pending(k);
+      s.drain();
+      if (k.pending.size() != before) last = std::chrono::steady_clock::now();
+    }
+  }
+  s.drain();  // frees data still in flight to us
+}
+
+int Thread::socket(int domain, int type, int protocol) {
+  ThreadState& s = *s_;
+  return socket_on(s.next_lcore++ % static_cast<std::uint32_t>(s.links.size()), domain, type, protocol);
+}
+
+int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
+  ThreadState& s = *s_;
+  if (domain != AF_INET) return fail(EAFNOSUPPORT);
+  const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (base != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP)) return fail(EPROTONOSUPPORT);
+  if (lcore >= s.links.size()) return fail(EINVAL);
+  const std::uint32_t l = lcore;
+  Link& k = s.links[l];
+  s.pump();
+  if (k.free.empty()) return fail(EMFILE);
+  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd < 0) return -1;
+  const std::uint32_t id = k.free.back();
+  k.free.pop_back();
+  Handle& h = k.h[id];
+  h = Handle{};
+  h.kind = Handle::Kind::fresh;
+  h.nonblock = (type & SOCK_NONBLOCK) != 0;
+  h.opt = k.lc->tcp_defaults();
+  h.efd = efd;
+  SharedSlot& sh = k.ch->slots[id];
+  sh.efd.store(efd, std::memory_order_relaxed);
+  sh.rx_consumed.store(0, std::memory_order_relaxed);
+  sh.out_req.store(0, std::memory_order_relaxed);
+  return s.encode(l, id);
+}
+
+int Thread::bind(int hd, const sockaddr* addr, socklen_t len) {
+  Handle* h = s_->get(hd);
+  if (!h) return fail(EBADF);
+  if (!addr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) return fail(EINVAL);
+  if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
+  sockaddr_in in;
+  std::memcpy(&in, addr, sizeof in);
+  h->bind_addr = ntohl(in.sin_addr.s_addr);
+  h->bind_port = ntohs(in.sin_port);
+  return 0;
+}
+
+int Thread::listen(int hd, int backlog) {
+  ThreadState& s = *s_;
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (h->kind == Handle::Kind::listener) return 0;
+  if (h->kind != Handle::Kind::fresh || h->bind_port == 0) return fail(EINVAL);
+  SharedSlot& sh = s.shared(hd);
+  sh.opt = h->opt;
+  sh.rx_limit = h->opt.rcvbuf;
+  const int r = s.call_sync(hd, *h, Command{.id = s.id_of(hd),
+                                            .op = CmdOp::listen,
+                                            .port = h->bind_port,
+                                            .addr = h->bind_addr,
+                                            .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)});
+  if (r) return fail(r);
+  h->kind = Handle::Kind::listener;
+  s.pump();
+  return 0;
+}
+
+int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
+  ThreadState& s = *s_;
+  for (;;) {
+    s.pump();
+    Handle* h = s.get(hd);
+    if (!h) return fail(EBADF);
+    if (h->kind != Handle::Kind::listener) return fail(EINVAL);
+    if (h->acc_head == kNone) {
+      if (h->nonblock) return fail(EAGAIN);
+      s.wait_handle(hd);
+      continue;
+    }
+    Link& k = s.link_of(hd);
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return -1;  // EMFILE: stays queued, as Linux leaves it
+    const std::uint32_t id = h->acc_head;
+    Handle& a = k.h[id];
+    h->acc_head = a.acc_next;
+    if (h->acc_head == kNone) h->acc_tail = kNone;
+    a.acc_next = kNone;
+    a.accepted_pending = false;
+    a.efd = efd;
+    a.nonblock = (flags & SOCK_NONBLOCK) != 0;
+    const int ad = s.encode(static_cast<std::uint32_t>(hd) / s.per, id);
+    s.shared(ad).efd.store(efd, std::memory_order_relaxed);
+    if (addr && len) {
+      sockaddr_in in{};
+      in.sin_family = AF_INET;
+      in.sin_port = htons(a.peer_port);
+      in.sin_addr.s_addr = htonl(a.peer_addr);
+      std::memcpy(addr, &in, std::min<std::size_t>(*len, sizeof in));
+      *len = sizeof in;
+    }
+    s.touch(ad);
+    s.touch(hd);
+    s.pump();
+    return ad;
+  }
+}
+
+int Thread::connect(int hd, const sockaddr* addr, socklen_t len) {
+  ThreadState& s = *s_;
+  s.pump();
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (!addr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) return fail(EINVAL);
+  if (h->kind == Handle::Kind::listener) return fail(EISCONN);
+  if (h->kind == Handle::Kind::conn) {
+    if (h->connecting) return fail(EALREADY);
+    if (h->so_error) return fail(std::exchange(h->so_error, 0));
+    return fail(EISCONN);
+  }
+  sockaddr_in in;
+  std::memcpy(&in, addr, sizeof in);
+  SharedSlot& sh = s.shared(hd);
+  sh.opt = h->opt;
+  sh.rx_limit = h->opt.rcvbuf;
+  s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd),
+                                    .op = CmdOp::connect,
+                                    .port = ntohs(in.sin_port),
+                                    .addr = ntohl(in.sin_addr.s_addr)},
+             true);
+  h->kind = Handle::Kind::conn;
+  h->connecting = true;
+  h->out_interest = true;
+  h->out_ready = false;
+  h->peer_addr = ntohl(in.sin_addr.s_addr);
+  h->peer_port = ntohs(in.sin_port);
+  s.touch(hd);
+  s.pump();
+  if (h->nonblock) return fail(EINPROGRESS);
+  while (h->connecting) s.wait_handle(hd);
+  if (h->so_error) return fail(std::exchange(h->so_error, 0));
+  return 0;
+}
+
+ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
+  ThreadState& s = *s_;
+  std::size_t done = 0;
+  for (;;) {
+    s.pump();
+    Handle* h = s.get(hd);
+    if (!h) return fail(EBADF);
+    if (h->kind != Handle::Kind::conn) return fail(EPIPE);
+    if (h->so_error) return fail(std::exchange(h->so_error, 0));
+    if (h->gone || h->wr_shut) return done ? static_cast<ssize_t>(done) : fail(EPIPE);
+    const bool nonblock = h->nonblock || (flags & MSG_DONTWAIT);
+    Link& k = s.link_of(hd);
+    std::size_t avail = 0;
+    if (!h->connecting) {
+      const std::uint64_t out = h->tx_submitted - s.shared(hd).tx_acked.load(std::memory_order_acquire);
+      avail = out >= h->opt.sndbuf ? 0 : h->opt.sndbuf - out;
+    }
+    if (len == done) return static_cast<ssize_t>(done);
+    if (avail == 0 || !k.ch->cmd.has_room(1)) {
+      s.request_out(hd, *h);
+      s.touch(hd);
+      s.pump();
+      if (nonblock) return done ? static_cast<ssize_t>(done) : fail(EAGAIN);
+      s.wait_handle(hd);
+      continue;
+    }
+    // Fill mbufs from the pool (thread-safe) and hand the chain over.
+    const std::size_t want = std::min(avail, len - done);
+    rte_mbuf* head = nullptr;
+    rte_mbuf* tail = nullptr;
+    std::size_t filled = 0;
+    while (filled < want) {
+      rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
+      if (!m) break;
+      m->data_off = 0;  // TCP copies headers elsewhere: the whole room is payload
+      const std::size_t n = std::min<std::size_t>(m->buf_len, want - filled);
+      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), static_cast<const std::uint8_t*>(buf) + done + filled, n);
+      m->data_len = static_cast<std::uint16_t>(n);
+      m->pkt_len = static_cast<std::uint32_t>(n);
+      if (tail) {
+        tail->next = m;
+        head->nb_segs = static_cast<std::uint16_t>(head->nb_segs + 1);
+        head->pkt_len += static_cast<std::uint32_t>(n);
+      } else {
+        head = m;
+      }
+      tail = m;
+      filled += n;
+    }
+    if (!head) return done ? static_cast<ssize_t>(done) : fail(ENOBUFS);
+    k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::send, .mbuf = reinterpret_cast<std::uint64_t>(head)});
+    h->tx_submitted += filled;
+    if (h->out_ready) h->out_interest = false;  // a report is consumed; a request still waits for its answer
+    done += filled;
+    s.touch(hd);
+    s.pump();
+    if (nonblock || done == len) return static_cast<ssize_t>(done);
+  }
+}
+
+ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
+  ThreadState& s = *s_;
+  for (;;) {
+    s.pump();
+    Handle* h = s.get(hd);
+    if (!h) return fail(EBADF);
+    if (h->kind != Handle::Kind::conn) return fail(ENOTCONN);
+    if (h->rx_bytes) {
+      std::size_t done = 0;
+      auto* out = static_cast<std::uint8_t*>(buf);
+      if (flags & MSG_PEEK) {
+        for (rte_mbuf* m = h->rx_head; m && done < len; m = m->next) {
+          const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
+          std::memcpy(out + done, rte_pktmbuf_mtod(m, const std::uint8_t*), n);
+          done += n;
+        }
+        return static_cast<ssize_t>(done);
+      }
+      while (done < len && h->rx_head) {
+        rte_mbuf* m = h->rx_head;
+        const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
+        std::memcpy(out + done, rte_pktmbuf_mtod(m, const std::uint8_t*), n);
+        done += n;
+        if (n == m->data_len) {
+          h->rx_head = m->next;
+          if (!h->rx_head) h->rx_tail = nullptr;
+          m->next = nullptr;
+          rte_pktmbuf_free_seg(m);
+        } else {
+          m->data_off = static_cast<std::uint16_t>(m->data_off + n);
+          m->data_len = static_cast<std::uint16_t>(m->data_len - n);
+        }
+      }
+      h->rx_bytes -= done;
+      h->rx_consumed += done;
+      s.shared(hd).rx_consumed.store(h->rx_consumed, std::memory_order_release);
+      s.touch(hd);
+      s.pump();
+      return static_cast<ssize_t>(done);
+    }
+    if (h->so_error) {
+      const int e = std::exchange(h->so_error, 0);
+      s.touch(hd);
+      s.pump();
+      return fail(e);
+    }
+    if (h->eof || h->rd_shut || h->gone) return 0;
+    if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
+    s.wait_handle(hd);
+  }
+}
+
+int Thread::shutdown(int hd, int how) {
+  ThreadState& s = *s_;
+  s.pump();
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return fail(EINVAL);
+  if (h->kind != Handle::Kind::conn || h->connecting) return fail(ENOTCONN);
+  if (how != SHUT_WR) h->rd_shut = true;
+  if (how != SHUT_RD && !h->wr_shut) {
+    h->wr_shut = true;
+    if (!h->gone) s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::shutdown}, true);
+  }
+  s.touch(hd);
+  s.pump();
+  return 0;
+}
+
+int Thread::close(int hd) {
+  ThreadState& s = *s_;
+  s.pump();
+  if (!s.get(hd)) return fail(EBADF);
+  s.close_handle(hd);
+  return 0;
+}
+
+int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t len) {
+  ThreadState& s = *s_;
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (!val || len < sizeof(int)) return fail(EINVAL);
+  int v;
+  std::memcpy(&v, val, sizeof v);
+  auto live_opt = [&](OptId id) {
+    if (h->kind == Handle::Kind::conn && !h->gone)
+      s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::set_option, .opt = id,
+                                        .value = static_cast<std::uint32_t>(v)}, true);
+  };
+  if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+    h->opt.nagle = v == 0;
+    live_opt(OptId::nodelay);
+    return 0;
+  }
+  if (level == IPPROTO_TCP && name == TCP_QUICKACK) {
+    h->opt.delayed_ack = v == 0;
+    live_opt(OptId::delayed_ack);
+    return 0;
+  }
+  if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
+    h->opt.keepalive = v != 0;
+    live_opt(OptId::keepalive);
+    return 0;
+  }
+  if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF)) {
+    // Buffers are sized when the connection is made (TCP's rings are
+    // preallocated): like Linux, later changes are accepted, but here they
+    // do not resize an open connection.
+    if (v <= 0) return fail(EINVAL);
+    // TCP's send ring is sized for its default buffer: larger values are capped there.
+    const auto& d = s.link_of(hd).lc->tcp_defaults();
+    if (h->kind == Handle::Kind::fresh) {
+      if (name == SO_SNDBUF) h->opt.sndbuf = std::min(static_cast<std::uint32_t>(v), d.sndbuf);
+      else h->opt.rcvbuf = static_cast<std::uint32_t>(v);
+    }
+    return 0;
+  }
+  if (level == SOL_SOCKET && name == SO_REUSEADDR) return 0;
+  return fail(ENOPROTOOPT);
+}
+
+int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
+  ThreadState& s = *s_;
+  s.pump();
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (!val || !len || *len < sizeof(int)) return fail(EINVAL);
+  int v = 0;
+  if (level == SOL_SOCKET && name == SO_ERROR) {
+    v = std::exchange(h->so_error, 0);
+    s.touch(hd);
+    s.pump();
+  } else if (level == SOL_SOCKET && name == SO_TYPE) {
+    v = SOCK_STREAM;
+  } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
+    v = static_cast<int>(h->opt.sndbuf);
+  } else if (level == SOL_SOCKET && name == SO_RCVBUF) {
+    v = static_cast<int>(h->opt.rcvbuf);
+  } else if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
+    v = h->opt.keepalive;
+  } else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+    v = !h->opt.nagle;
+  } else if (level == SOL_USTACK && name == USTACK_SO_LCORE) {
+    v = static_cast<int>(static_cast<std::uint32_t>(hd) / s.per);
+  } else {
+    return fail(ENOPROTOOPT);
+  }
+  std::memcpy(val, &v, sizeof v);
+  *len = sizeof v;
+  return 0;
+}
+
+int Thread::getpeername(int hd, sockaddr* addr, socklen_t* len) {
+  Handle* h = s_->get(hd);
+  if (!h) return fail(EBADF);
+  if (h->kind != Handle::Kind::conn || h->connecting || h->gone) return fail(ENOTCONN);
+  if (!addr || !len) return fail(EINVAL);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(h->peer_port);
+  in.sin_addr.s_addr = htonl(h->peer_addr);
+  std::memcpy(addr, &in, std::min<std::size_t>(*len, sizeof in));
+  *len = sizeof in;
+  return 0;
+}
+
+int Thread::set_nonblocking(int hd, bool on) {
+  Handle* h = s_->get(hd);
+  if (!h) return fail(EBADF);
+  h->nonblock = on;
+  return 0;
+}
+
+int Thread::eventfd(int hd) {
+  Handle* h = s_->get(hd);
+  if (!h) return fail(EBADF);
+  return h->efd;
+}
+
+std::uint32_t Thread::events(int hd) {
+  ThreadState& s = *s_;
+  s.pump();
+  Handle* h = s.get(hd);
+  if (!h) return POLLNVAL;
+  std::uint32_t m = s.mask(hd, *h);
+  if (ThreadState::out_report(*h)) {
+    m |= EPOLLOUT;
+    h->out_interest = false;
+    s.touch(hd);
+    s.pump();
+  }
+  return m;
+}
+
+void Thread::poll() { s_->pump(); }
+
+// --- Poller -------------------------------------------------------------------
+
+Poller::Poller(Thread& t) : t_(t), epfd_(::epoll_create1(EPOLL_CLOEXEC)) {}
+Poller::~Poller() {
+  if (epfd_ >= 0) ::close(epfd_);
+}
+
+int Poller::add(int h, std::uint32_t data, bool edge) {
+  const int fd = t_.eventfd(h);
+  if (fd < 0) return -1;
+  epoll_event ev{};
+  ev.events = EPOLLIN | (edge ? EPOLLET : 0u);
+  // The handle in the low half, the caller's data in the high half.
+  ev.data.u64 = (static_cast<std::uint64_t>(data) << 32) | static_cast<std::uint32_t>(h);
+  return ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int Poller::del(int h) {
+  const int fd = t_.eventfd(h);
+  if (fd < 0) return -1;
+  return ::epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+}
+
+int Poller::wait(PollEvent* out, int max, int timeout_ms) {
+  t_.poll();
+  constexpr int kBatch = 64;
+  epoll_event evs[kBatch];
+  const int n = ::epoll_wait(epfd_, evs, std::min(max, kBatch), timeout_ms);
+  if (n <= 0) return n;
+  int k = 0;
+  for (int i = 0; i < n; ++i) {
+    const int h = static_cast<int>(evs[i].data.u64 & 0xffffffffu);
+    const std::uint32_t e = t_.events(h);
+    if (!e) continue;
+    out[k++] = PollEvent{h, e, static_cast<std::uint32_t>(evs[i].data.u64 >> 32)};
+  }
+  return k;
+}
+
+}  // namespace ustack::shim

@@ -1,0 +1,355 @@
+// The same test bodies over Linux's own sockets (loopback) and over ustack
+// handles (the shim on the in-memory pair): each body records what it
+// observes (return values, errno, poll bits) into a trace, and the two traces
+// must be equal. Byte counts that depend on buffer accounting (how much a
+// send accepts before EAGAIN) are recorded as "some", not as numbers.
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test/unit/shim/world.hpp"
+
+using namespace ustack;
+
+namespace {
+
+using Trace = std::vector<std::string>;
+
+std::string bits(std::uint32_t m) {
+  std::string s;
+  auto add = [&](std::uint32_t b, const char* n) {
+    if (m & b) s += (s.empty() ? "" : "|") + std::string(n);
+  };
+  add(EPOLLIN, "IN");
+  add(EPOLLOUT, "OUT");
+  add(EPOLLERR, "ERR");
+  add(EPOLLHUP, "HUP");
+  add(EPOLLRDHUP, "RDHUP");
+  return s.empty() ? "0" : s;
+}
+
+std::string res(long r) {
+  if (r >= 0) return std::to_string(r);
+  return std::string("-1/") + strerrorname_np(errno);
+}
+
+constexpr std::uint32_t kMaskBits = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
+
+// --- adapters -----------------------------------------------------------------
+
+struct KernelApi {
+  // A port nothing listens on: the kernel picks a free one, we let it go.
+  // (Other programs share this machine's loopback, so fixed ports collide.)
+  static std::uint16_t next_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    socklen_t l = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+    ::close(fd);
+    return ntohs(a.sin_port);
+  }
+  int socket(bool) { return ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
+  sockaddr_in server(std::uint16_t port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+  }
+  int bind(int h, const sockaddr_in& a) {
+    const int one = 1;
+    ::setsockopt(h, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    return ::bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  }
+  int listen(int h, int b) { return ::listen(h, b); }
+  int accept(int h) { return ::accept4(h, nullptr, nullptr, SOCK_NONBLOCK); }
+  int connect(int h, const sockaddr_in& a) { return ::connect(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  long send(int h, const void* b, std::size_t n) { return ::send(h, b, n, MSG_NOSIGNAL); }
+  long recv(int h, void* b, std::size_t n) { return ::recv(h, b, n, 0); }
+  int shutdown(int h, int how) { return ::shutdown(h, how); }
+  int close(int h) { return ::close(h); }
+  int so_error(int h) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    ::getsockopt(h, SOL_SOCKET, SO_ERROR, &v, &l);
+    return v;
+  }
+  int set_buffers(int h, int bytes) {
+    return ::setsockopt(h, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) |
+           ::setsockopt(h, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+  std::uint32_t events(int h) {
+    pollfd p{h, POLLIN | POLLOUT | POLLRDHUP, 0};
+    ::poll(&p, 1, 0);
+    return static_cast<std::uint32_t>(p.revents) & kMaskBits;
+  }
+  // Waits until one of `interest` (or ERR/HUP) is reported; returns the bits.
+  std::uint32_t wait(int h, std::uint32_t interest, int timeout_ms = 3000) {
+    pollfd p{h, static_cast<short>(interest), 0};
+    ::poll(&p, 1, timeout_ms);
+    return events(h);
+  }
+};
+
+struct UstackApi {
+  shim::Thread& t;
+  static std::uint16_t next_port() {
+    static std::uint16_t p = 5000;
+    return ++p;
+  }
+  int socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
+  sockaddr_in server(std::uint16_t port) { return test::ShimWorld::addr(2, port); }
+  int bind(int h, const sockaddr_in& a) { return t.bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  int listen(int h, int b) { return t.listen(h, b); }
+  int accept(int h) { return t.accept(h, nullptr, nullptr, SOCK_NONBLOCK); }
+  int connect(int h, const sockaddr_in& a) { return t.connect(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  long send(int h, const void* b, std::size_t n) { return t.send(h, b, n, MSG_NOSIGNAL); }
+  long recv(int h, void* b, std::size_t n) { return t.recv(h, b, n, 0); }
+  int shutdown(int h, int how) { return t.shutdown(h, how); }
+  int close(int h) { return t.close(h); }
+  int so_error(int h) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    t.getsockopt(h, SOL_SOCKET, SO_ERROR, &v, &l);
+    return v;
+  }
+  int set_buffers(int h, int bytes) {
+    return t.setsockopt(h, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) |
+           t.setsockopt(h, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+  std::uint32_t events(int h) {
+    // Without consuming the one-shot EPOLLOUT report: peek through poll's view.
+    return t.events(h) & kMaskBits;
+  }
+  std::uint32_t wait(int h, std::uint32_t interest, int timeout_ms = 3000) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+      const std::uint32_t m = events(h);
+      if (m & (interest | EPOLLERR | EPOLLHUP)) return m;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return m;
+      test::fd_readable(t.eventfd(h), static_cast<int>(left.count()));
+    }
+  }
+};
+
+// --- bodies -------------------------------------------------------------------
+
+// A listening socket and one connection through it; the connect's own
+// observations go into the trace.
+template <class Api>
+struct Conn {
+  int ls = -1, c = -1, s = -1;
+};
+
+template <class Api>
+Conn<Api> open_pair(Api& api, Trace& tr, std::uint16_t port) {
+  Conn<Api> k;
+  k.ls = api.socket(true);
+  const auto sa = api.server(port);
+  tr.push_back("bind " + res(api.bind(k.ls, sa)));
+  tr.push_back("listen " + res(api.listen(k.ls, 16)));
+  k.c = api.socket(false);
+  errno = 0;
+  const int r = api.connect(k.c, sa);
+  tr.push_back("connect " + std::string(r == 0 || errno == EINPROGRESS ? "0-or-EINPROGRESS" : res(r)));
+  tr.push_back("listener " + bits(api.wait(k.ls, EPOLLIN)));
+  k.s = api.accept(k.ls);
+  tr.push_back(std::string("accept ") + (k.s >= 0 ? "ok" : res(k.s)));
+  tr.push_back("client " + bits(api.wait(k.c, EPOLLOUT)));
+  tr.push_back("so_error " + std::to_string(api.so_error(k.c)));
+  return k;
+}
+
+template <class Api>
+Trace body_echo_half_close(Api& api) {
+  Trace tr;
+  auto k = open_pair(api, tr, Api::next_port());
+  char buf[64];
+  errno = 0;
+  tr.push_back("accept-again " + res(api.accept(k.ls)));
+  tr.push_back("recv-empty " + res(api.recv(k.s, buf, sizeof buf)));
+  tr.push_back("server-idle " + bits(api.events(k.s)));
+  tr.push_back("send " + res(api.send(k.c, "hello", 5)));
+  tr.push_back("server " + bits(api.wait(k.s, EPOLLIN)));
+  const long n1 = api.recv(k.s, buf, sizeof buf);
+  tr.push_back("recv " + res(n1) + " " + std::string(buf, 5));
+  // Half-close: the server sees EOF and can still answer.
+  tr.push_back("shutdown " + res(api.shutdown(k.c, SHUT_WR)));
+  tr.push_back("server " + bits(api.wait(k.s, EPOLLRDHUP)));
+  tr.push_back("recv-eof " + res(api.recv(k.s, buf, sizeof buf)));
+  tr.push_back("send-after-shut " + res(api.send(k.c, "x", 1)));
+  tr.push_back("answer " + res(api.send(k.s, "bye", 3)));
+  tr.push_back("client " + bits(api.wait(k.c, EPOLLIN)));
+  const long n2 = api.recv(k.c, buf, sizeof buf);
+  tr.push_back("recv " + res(n2) + " " + std::string(buf, 3));
+  tr.push_back("close-server " + res(api.close(k.s)));
+  tr.push_back("client " + bits(api.wait(k.c, EPOLLRDHUP)));
+  tr.push_back("recv-eof " + res(api.recv(k.c, buf, sizeof buf)));
+  const std::string c1 = res(api.close(k.c));
+  tr.push_back("close " + c1 + " " + res(api.close(k.ls)));
+  return tr;
+}
+
+template <class Api>
+Trace body_reset(Api& api) {
+  Trace tr;
+  auto k = open_pair(api, tr, Api::next_port());
+  char buf[64];
+  tr.push_back("send " + res(api.send(k.c, "unread", 6)));
+  tr.push_back("server " + bits(api.wait(k.s, EPOLLIN)));
+  // Closing with unread data sends RST (RFC 9293 §3.10.4, RFC 2525 §2.17).
+  tr.push_back("close-unread " + res(api.close(k.s)));
+  tr.push_back("client " + bits(api.wait(k.c, EPOLLERR)));
+  tr.push_back("recv " + res(api.recv(k.c, buf, sizeof buf)));
+  tr.push_back("recv-again " + res(api.recv(k.c, buf, sizeof buf)));
+  tr.push_back("send " + res(api.send(k.c, "x", 1)));
+  tr.push_back("so_error " + std::to_string(api.so_error(k.c)));
+  const std::string c1 = res(api.close(k.c));
+  tr.push_back("close " + c1 + " " + res(api.close(k.ls)));
+  return tr;
+}
+
+template <class Api>
+Trace body_refused(Api& api) {
+  Trace tr;
+  const int c = api.socket(false);
+  errno = 0;
+  const int r = api.connect(c, api.server(Api::next_port()));
+  tr.push_back("connect " + std::string(r == -1 && errno == EINPROGRESS ? "EINPROGRESS" : res(r)));
+  tr.push_back("client " + bits(api.wait(c, EPOLLOUT)));
+  const int e = api.so_error(c);
+  tr.push_back("so_error " + std::string(e ? strerrorname_np(e) : "0"));
+  tr.push_back("so_error-again " + std::to_string(api.so_error(c)));
+  char buf[8];
+  tr.push_back("recv " + res(api.recv(c, buf, sizeof buf)));
+  tr.push_back("send " + res(api.send(c, "x", 1)));
+  tr.push_back("close " + res(api.close(c)));
+  return tr;
+}
+
+template <class Api>
+Trace body_addr_in_use(Api& api) {
+  Trace tr;
+  const auto port = Api::next_port();
+  const int a = api.socket(true);
+  const int b = api.socket(true);
+  const std::string b1 = res(api.bind(a, api.server(port)));
+  tr.push_back("first " + b1 + " " + res(api.listen(a, 4)));
+  // Linux refuses at bind, ustack at listen: record whichever step failed.
+  errno = 0;
+  int r = api.bind(b, api.server(port));
+  if (r == 0) r = api.listen(b, 4);
+  tr.push_back("second " + res(r));
+  const std::string c1 = res(api.close(a));
+  tr.push_back("close " + c1 + " " + res(api.close(b)));
+  return tr;
+}
+
+// Fills the connection until send says EAGAIN, then the peer reads and the
+// writer is woken.
+template <class Api>
+Trace body_backpressure(Api& api) {
+  Trace tr;
+  const auto port = Api::next_port();
+  Conn<Api> k;
+  k.ls = api.socket(true);
+  api.set_buffers(k.ls, 64 * 1024);
+  api.bind(k.ls, api.server(port));
+  api.listen(k.ls, 4);
+  k.c = api.socket(false);
+  api.set_buffers(k.c, 64 * 1024);
+  api.connect(k.c, api.server(port));
+  api.wait(k.ls, EPOLLIN);
+  k.s = api.accept(k.ls);
+  tr.push_back("client " + bits(api.wait(k.c, EPOLLOUT)));
+  std::vector<std::uint8_t> chunk(16384);
+  for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<std::uint8_t>(i * 7);
+  std::size_t sent = 0;
+  long r = 0;
+  bool partial = false;
+  for (int i = 0; i < 10000; ++i) {
+    errno = 0;
+    r = api.send(k.c, chunk.data(), chunk.size());
+    if (r < 0) break;
+    partial |= static_cast<std::size_t>(r) < chunk.size();
+    sent += static_cast<std::size_t>(r);
+    if (r == 0) break;
+  }
+  tr.push_back("filled " + std::string(sent > 0 ? "some" : "none") + " then " + res(r));
+  (void)partial;
+  // Read everything; the writer becomes writable again.
+  std::vector<std::uint8_t> in(65536);
+  std::size_t got = 0;
+  bool intact = true;
+  while (got < sent) {
+    api.wait(k.s, EPOLLIN);
+    const long n = api.recv(k.s, in.data(), in.size());
+    if (n <= 0) break;
+    for (long i = 0; i < n; ++i) intact &= in[static_cast<std::size_t>(i)] == static_cast<std::uint8_t>(((got + static_cast<std::size_t>(i)) % chunk.size()) * 7);
+    got += static_cast<std::size_t>(n);
+  }
+  tr.push_back("drained " + std::string(got == sent ? "all" : "short") + (intact ? " intact" : " corrupt"));
+  tr.push_back("writer " + bits(api.wait(k.c, EPOLLOUT) & EPOLLOUT));
+  tr.push_back("send-again " + res(api.send(k.c, "x", 1)));
+  api.close(k.c);
+  api.close(k.s);
+  api.close(k.ls);
+  return tr;
+}
+
+template <class Body>
+void compare(Body body) {
+  KernelApi kapi;
+  const Trace kernel = body(kapi);
+  test::ShimWorld w;
+  w.start();
+  std::string err;
+  auto t = shim::Thread::attach(w.hub, err);
+  REQUIRE(t);
+  UstackApi uapi{*t};
+  const Trace ours = body(uapi);
+  INFO("kernel trace / ustack trace");
+  for (std::size_t i = 0; i < std::max(kernel.size(), ours.size()); ++i) {
+    const std::string a = i < kernel.size() ? kernel[i] : "-";
+    const std::string b = i < ours.size() ? ours[i] : "-";
+    UNSCOPED_INFO((a == b ? "   " : "!! ") << a << "   |   " << b);
+  }
+  CHECK(kernel == ours);
+}
+
+}  // namespace
+
+TEST_CASE("Same as Linux: echo, EAGAIN, half-close, EOF", "[shim][dual]") {
+  compare([](auto& api) { return body_echo_half_close(api); });
+}
+
+TEST_CASE("Same as Linux: close with unread data resets the peer (ECONNRESET, then EOF, then EPIPE)", "[shim][dual]") {
+  compare([](auto& api) { return body_reset(api); });
+}
+
+TEST_CASE("Same as Linux: connect to a closed port (EINPROGRESS, then ECONNREFUSED through SO_ERROR)", "[shim][dual]") {
+  compare([](auto& api) { return body_refused(api); });
+}
+
+TEST_CASE("Same as Linux: a second listener on the port gets EADDRINUSE", "[shim][dual]") {
+  compare([](auto& api) { return body_addr_in_use(api); });
+}
+
+TEST_CASE("Same as Linux: send until EAGAIN, the reader drains, the writer is woken", "[shim][dual]") {
+  compare([](auto& api) { return body_backpressure(api); });
+}
