@@ -484,7 +484,7 @@ std::size_t TcpLayer::send(TcpConnId id, Bytes data, TimeNs now) {
     case TcpState::close_wait: break;
     default: return 0;
   }
-  const std::size_t room = c->opt.sndbuf > c->snd.buffered() ? c->opt.sndbuf - c->snd.buffered() : 0;
+  const std::size_t room = send_room(*c);
   const std::size_t n = c->snd.write_copy(data.first(std::min(room, data.size())));
   if (n < data.size()) c->want_writable = true;
   if (n) output(*c, now);
@@ -508,7 +508,7 @@ bool TcpLayer::send_zero_copy(TcpConnId id, Packet& p, TimeNs now) {
 std::size_t TcpLayer::send_space(TcpConnId id) const {
   const Conn* c = conn_of(id);
   if (!c || c->fin_queued) return 0;
-  return c->opt.sndbuf > c->snd.buffered() ? c->opt.sndbuf - c->snd.buffered() : 0;
+  return send_room(*c);
 }
 
 std::size_t TcpLayer::send_queued(TcpConnId id) const {
@@ -578,23 +578,25 @@ std::optional<FourTuple> TcpLayer::tuple(TcpConnId id) const {
 void TcpLayer::shutdown(TcpConnId id, TimeNs now) {
   Conn* c = conn_of(id);
   if (!c || c->fin_queued) return;
-  switch (c->state) {
+  queue_fin(*c);
+  // Before the handshake completes the FIN waits for it.
+  if (c->state == TcpState::fin_wait_1 || c->state == TcpState::last_ack) output(*c, now);
+}
+
+void TcpLayer::queue_fin(Conn& c) {
+  switch (c.state) {
     case TcpState::syn_sent:
-    case TcpState::syn_received:
-      // RFC 9293 §3.10.4: queue the FIN until the connection is established.
-      c->fin_queued = true;
-      return;
+    case TcpState::syn_received: c.fin_queued = true; break;  // sent once established
     case TcpState::established:
-      c->fin_queued = true;
-      set_state(*c, TcpState::fin_wait_1);
+      c.fin_queued = true;
+      set_state(c, TcpState::fin_wait_1);
       break;
     case TcpState::close_wait:
-      c->fin_queued = true;
-      set_state(*c, TcpState::last_ack);
+      c.fin_queued = true;
+      set_state(c, TcpState::last_ack);
       break;
-    default: return;
+    default: break;
   }
-  output(*c, now);
 }
 
 void TcpLayer::close(TcpConnId id, TimeNs now) {
@@ -612,20 +614,7 @@ void TcpLayer::close(TcpConnId id, TimeNs now) {
   }
   c->detached = true;
   c->handler = nullptr;
-  if (!c->fin_queued) {
-    switch (c->state) {
-      case TcpState::syn_received: c->fin_queued = true; break;
-      case TcpState::established:
-        c->fin_queued = true;
-        set_state(*c, TcpState::fin_wait_1);
-        break;
-      case TcpState::close_wait:
-        c->fin_queued = true;
-        set_state(*c, TcpState::last_ack);
-        break;
-      default: break;
-    }
-  }
+  if (!c->fin_queued) queue_fin(*c);
   if (c->state == TcpState::fin_wait_2) stack_.timers().arm(c->rtx, now + cfg_.fin_wait_2_timeout);
   output(*c, now);
 }
@@ -947,23 +936,7 @@ void TcpLayer::syn_sent_input(Conn& c, const Segment& s, TimeNs now) {
   negotiate(c, s.opt, s.opt.timestamps.has_value());
   if (c.ts_ok) c.ts_recent_age = now;
   if (s.flags.ack()) {
-    c.snd_una = s.ack;
-    if (c.snd_nxt < c.snd_una) c.snd_nxt = c.snd_una;
-    if (c.rtt_timing && s.ack >= c.rtt_seq) {
-      c.rtt.on_rtt_sample(now - c.rtt_start);
-      c.rtt_timing = false;
-    }
-    if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
-    stack_.timers().cancel(c.rtx);
-    c.rtx_count = 0;
-    c.snd_wnd = s.wnd;  // a SYN's window is never scaled (RFC 7323 §2.2)
-    c.max_snd_wnd = c.snd_wnd;
-    c.snd_wl1 = s.seq;
-    c.snd_wl2 = s.ack;
-    set_state(c, TcpState::established);
-    count(StackCounter::tcp_established);
-    if (c.fin_queued) set_state(c, TcpState::fin_wait_1);
-    arm_keepalive(c, now);
+    complete_handshake(c, s, s.wnd, now);  // a SYN's window is never scaled (RFC 7323 §2.2)
     c.ack_now = true;
     if (c.handler && !c.detached) c.handler->on_connected(*this, id_of(c), now);
     if (c.dead) return;
@@ -1136,6 +1109,25 @@ void TcpLayer::conn_input(Conn& c, Segment& s, TimeNs now) {
 
 // §3.10.7.4 fifth, with RFC 5961 §5's acceptable range and RFC 5681/6582/6675
 // loss detection. Returns false when the segment is to be dropped.
+void TcpLayer::complete_handshake(Conn& c, const Segment& s, std::uint32_t snd_wnd, TimeNs now) {
+  c.snd_una = s.ack;
+  if (c.snd_nxt < c.snd_una) c.snd_nxt = c.snd_una;
+  if (c.rtt_timing && s.ack >= c.rtt_seq) {
+    c.rtt.on_rtt_sample(now - c.rtt_start);
+    c.rtt_timing = false;
+  }
+  if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
+  stack_.timers().cancel(c.rtx);
+  c.rtx_count = 0;
+  c.snd_wnd = snd_wnd;
+  c.max_snd_wnd = c.snd_wnd;
+  c.snd_wl1 = s.seq;
+  c.snd_wl2 = s.ack;
+  set_state(c, c.fin_queued ? TcpState::fin_wait_1 : TcpState::established);
+  count(StackCounter::tcp_established);
+  arm_keepalive(c, now);
+}
+
 bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
   if (c.state == TcpState::syn_received) {
     // §3.10.7.4: SND.UNA < SEG.ACK =< SND.NXT completes the handshake; any
@@ -1146,22 +1138,7 @@ bool TcpLayer::process_ack(Conn& c, const Segment& s, TimeNs now) {
       send_rst_for(s, now);
       return false;
     }
-    // The handshake completes.
-    c.snd_una = s.ack;
-    if (c.rtt_timing && s.ack >= c.rtt_seq) {
-      c.rtt.on_rtt_sample(now - c.rtt_start);
-      c.rtt_timing = false;
-    }
-    if (c.syn_timed_out) c.rtt.on_handshake_done_after_syn_timeout();
-    stack_.timers().cancel(c.rtx);
-    c.rtx_count = 0;
-    c.snd_wnd = s.syn_window ? s.wnd : std::uint32_t{s.wnd} << c.snd_wscale;
-    c.max_snd_wnd = c.snd_wnd;
-    c.snd_wl1 = s.seq;
-    c.snd_wl2 = s.ack;
-    set_state(c, c.fin_queued ? TcpState::fin_wait_1 : TcpState::established);
-    count(StackCounter::tcp_established);
-    arm_keepalive(c, now);
+    complete_handshake(c, s, s.syn_window ? s.wnd : std::uint32_t{s.wnd} << c.snd_wscale, now);
     if (c.passive) {
       count(StackCounter::tcp_passive_opens);
       std::uint32_t lid = c.listener;
@@ -1336,17 +1313,7 @@ void TcpLayer::process_data(Conn& c, Segment& s, TimeNs now) {
     c.rq_bytes += s.len;
     c.rcv_nxt += s.len;
     c.st.bytes_in += s.len;
-    bool filled_gap = false;
-    if (!c.ooo.empty() && c.rq_free() >= c.ooo.segments()) {
-      const std::size_t n = c.ooo.drain(c.rcv_nxt, [&](Packet&& p) {
-        const std::uint32_t len = static_cast<std::uint32_t>(p.len());
-        c.rq[(c.rq_head + c.rq_n) % c.rq.size()] = p.release();
-        ++c.rq_n;
-        c.rq_bytes += len;
-      });
-      c.st.bytes_in += n;
-      filled_gap = n > 0;
-    }
+    const bool filled_gap = drain_ooo(c) > 0;
     if (c.ooo_fin && c.rcv_nxt == c.ooo_fin_seq) {
       c.ooo_fin = false;
       process_fin(c, now);
@@ -1366,6 +1333,18 @@ void TcpLayer::process_data(Conn& c, Segment& s, TimeNs now) {
   const auto r = c.ooo.insert(c.rcv_nxt, s.seq, std::move(s.pkt));
   if (r == ReassemblyQueue::Insert::full) count(StackCounter::tcp_drop_ooo_full);
   c.ack_now = true;
+}
+
+std::size_t TcpLayer::drain_ooo(Conn& c) {
+  if (c.ooo.empty() || c.rq_free() < c.ooo.segments()) return 0;
+  const std::size_t n = c.ooo.drain(c.rcv_nxt, [&](Packet&& p) {
+    const std::uint32_t len = static_cast<std::uint32_t>(p.len());
+    c.rq[(c.rq_head + c.rq_n) % c.rq.size()] = p.release();
+    ++c.rq_n;
+    c.rq_bytes += len;
+  });
+  c.st.bytes_in += n;
+  return n;
 }
 
 void TcpLayer::process_fin(Conn& c, TimeNs now) {
@@ -1443,17 +1422,10 @@ std::uint16_t TcpLayer::window_field(Conn& c, bool syn) {
 void TcpLayer::maybe_window_update(Conn& c, TimeNs now) {
   if (c.state != TcpState::established && c.state != TcpState::fin_wait_1 && c.state != TcpState::fin_wait_2)
     return;
-  // Out-of-order data held back because the receive queue was full.
-  if (!c.ooo.empty() && c.rq_free() >= c.ooo.segments()) {
-    const std::size_t n = c.ooo.drain(c.rcv_nxt, [&](Packet&& p) {
-      const std::uint32_t len = static_cast<std::uint32_t>(p.len());
-      c.rq[(c.rq_head + c.rq_n) % c.rq.size()] = p.release();
-      ++c.rq_n;
-      c.rq_bytes += len;
-    });
-    c.st.bytes_in += n;
-    if (n) c.ack_now = true;
-  }
+  // Out-of-order data held back because the receive queue was full. (A FIN
+  // held with it waits for the peer's retransmission: process_fin() calls
+  // back into the application, which is inside read() here.)
+  if (drain_ooo(c)) c.ack_now = true;
   const SeqNum edge = c.rcv_nxt + rcv_window(c);
   const std::uint32_t grow = edge > c.rcv_adv ? static_cast<std::uint32_t>(edge - c.rcv_adv) : 0;
   const bool update = grow >= std::min<std::uint32_t>(c.opt.rcvbuf / 2, 2u * c.mss);
@@ -1713,31 +1685,18 @@ void TcpLayer::send_challenge_ack(Conn& c, TimeNs now) {
 
 void TcpLayer::send_rst(Conn& c, TimeNs now) {
   if (c.state == TcpState::closed || c.state == TcpState::syn_sent) return;
-  Packet p = Packet::alloc(pool_);
-  if (!p) {
-    count(StackCounter::tcp_tx_drop_no_mbuf);
-    return;
-  }
   wire::TcpRepr r;
   r.src_port = c.t.local_port;
   r.dst_port = c.t.remote_port;
   r.seq = c.snd_max;
   r.ack = c.rcv_nxt;
   r.flags = kRst | kAck;
-  MutBytes hdr = p.prepend(r.header_len());
-  r.emit(hdr, c.t.local, c.t.remote, {}, true);
-  stack_.ip_output(std::move(p), c.t.remote, wire::ipproto::kTcp, now);
-  count(StackCounter::tcp_tx_rst);
+  if (emit_bare(c.t, r, now)) count(StackCounter::tcp_tx_rst);
 }
 
 void TcpLayer::send_rst_for(const Segment& s, TimeNs now) {
   // §3.10.7.1: <SEQ=SEG.ACK><CTL=RST> if the segment had an ACK, else
   // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-  Packet p = Packet::alloc(pool_);
-  if (!p) {
-    count(StackCounter::tcp_tx_drop_no_mbuf);
-    return;
-  }
   wire::TcpRepr r;
   r.src_port = s.t.local_port;
   r.dst_port = s.t.remote_port;
@@ -1749,18 +1708,10 @@ void TcpLayer::send_rst_for(const Segment& s, TimeNs now) {
     r.ack = s.seq + s.seg_len();
     r.flags = kRst | kAck;
   }
-  MutBytes hdr = p.prepend(r.header_len());
-  r.emit(hdr, s.t.local, s.t.remote, {}, true);
-  stack_.ip_output(std::move(p), s.t.remote, wire::ipproto::kTcp, now);
-  count(StackCounter::tcp_tx_rst);
+  if (emit_bare(s.t, r, now)) count(StackCounter::tcp_tx_rst);
 }
 
 void TcpLayer::send_synack_cookie(const Segment& s, const Listener& l, TimeNs now) {
-  Packet p = Packet::alloc(pool_);
-  if (!p) {
-    count(StackCounter::tcp_tx_drop_no_mbuf);
-    return;
-  }
   const std::uint16_t peer_mss = s.opt.mss ? *s.opt.mss : kDefaultPeerMss;
   const std::uint16_t mss = std::min<std::uint16_t>(peer_mss, static_cast<std::uint16_t>(stack_.caps().mtu - 40u));
   const std::uint32_t isn = cookies_.make(s.t, s.seq.raw(), mss, now);
@@ -1783,10 +1734,18 @@ void TcpLayer::send_synack_cookie(const Segment& s, const Listener& l, TimeNs no
     if (co.wscale) r.options.wscale = l.opt.window_scaling ? wscale_for(l.opt.rcvbuf) : 0;
     r.options.sack_permitted = co.sack_permitted;
   }
-  MutBytes hdr = p.prepend(r.header_len());
-  r.emit(hdr, s.t.local, s.t.remote, {}, true);
-  stack_.ip_output(std::move(p), s.t.remote, wire::ipproto::kTcp, now);
-  count(StackCounter::tcp_syncookies_sent);
+  if (emit_bare(s.t, r, now)) count(StackCounter::tcp_syncookies_sent);
+}
+
+bool TcpLayer::emit_bare(const FourTuple& t, const wire::TcpRepr& r, TimeNs now) {
+  Packet p = Packet::alloc(pool_);
+  if (!p) {
+    count(StackCounter::tcp_tx_drop_no_mbuf);
+    return false;
+  }
+  r.emit(p.prepend(r.header_len()), t.local, t.remote, {}, true);
+  stack_.ip_output(std::move(p), t.remote, wire::ipproto::kTcp, now);
+  return true;
 }
 
 // --- timers ------------------------------------------------------------------
@@ -1958,9 +1917,13 @@ void TcpLayer::notify_readable(Conn& c, TimeNs now) {
   c.handler->on_readable(*this, id_of(c), now);
 }
 
+std::size_t TcpLayer::send_room(const Conn& c) {
+  return c.opt.sndbuf > c.snd.buffered() ? c.opt.sndbuf - c.snd.buffered() : 0;
+}
+
 void TcpLayer::notify_writable(Conn& c, TimeNs now) {
   if (!c.want_writable || c.detached || !c.handler) return;
-  const std::size_t room = c.opt.sndbuf > c.snd.buffered() ? c.opt.sndbuf - c.snd.buffered() : 0;
+  const std::size_t room = send_room(c);
   if (room < c.opt.sndbuf / 4 && c.snd.buffered()) return;
   c.want_writable = false;
   c.handler->on_writable(*this, id_of(c), now);

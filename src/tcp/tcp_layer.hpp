@@ -232,6 +232,13 @@ class TcpLayer final : public ProtocolHandler {
   bool process_ack(Conn& c, const Segment& s, TimeNs now);
   void process_data(Conn& c, Segment& s, TimeNs now);
   void process_fin(Conn& c, TimeNs now);
+  // The ACK of our SYN arrived (in SYN-SENT or SYN-RECEIVED): RTT sample, SYN
+  // timer stopped, the peer's window `snd_wnd` adopted, ESTABLISHED (or
+  // FIN-WAIT-1 when the application already closed). Callbacks are the caller's.
+  void complete_handshake(Conn& c, const Segment& s, std::uint32_t snd_wnd, TimeNs now);
+  // Moves out-of-order data that now lines up with RCV.NXT into the receive
+  // queue, when the queue has room for all of it; returns the bytes moved.
+  std::size_t drain_ooo(Conn& c);
   void negotiate(Conn& c, const wire::TcpOptions& o, bool syn_has_ts);
   bool time_wait_reusable(const Conn& c, const Segment& s) const;
 
@@ -256,6 +263,9 @@ class TcpLayer final : public ProtocolHandler {
   void send_rst_for(const Segment& s, TimeNs now);  // RFC 9293 §3.10.7.1 reply to an unexpected segment
   void send_rst(Conn& c, TimeNs now);
   void send_synack_cookie(const Segment& s, const Listener& l, TimeNs now);
+  // A header-only segment outside any connection's send path (RST, cookie
+  // SYN-ACK); false, counted, when no mbuf is left.
+  bool emit_bare(const FourTuple& t, const wire::TcpRepr& r, TimeNs now);
   void retransmit_una(Conn& c, TimeNs now);
   // Payload bytes a data segment can carry now: the MSS, less SACK blocks.
   std::uint32_t segment_room(const Conn& c) const;
@@ -275,6 +285,10 @@ class TcpLayer final : public ProtocolHandler {
   void arm_rtx(Conn& c, TimeNs now);
   void arm_keepalive(Conn& c, TimeNs now);
   void enter_time_wait(Conn& c, TimeNs now);
+
+  // Application side.
+  void queue_fin(Conn& c);  // shutdown/close: FIN after the queued data (§3.10.4)
+  static std::size_t send_room(const Conn& c);  // free space in the send buffer
 
   // Ending.
   void set_state(Conn& c, TcpState s);
