@@ -320,7 +320,7 @@ void TcpLayer::init_conn(Conn& c, const FourTuple& t, const TcpConnOptions& opt,
   c.ws_ok = c.ts_ok = c.sack_ok = false;
   c.ts_recent = 0;
   c.ts_recent_age = now;
-  c.ts_offset = isn_.next(FourTuple{t.remote, t.local, t.remote_port, t.local_port}, 0) ^ ts_secret_;
+  c.ts_offset = ts_offset_for(t);
   c.snd.reset(c.iss + 1);
   c.ooo.clear();
   c.rtt = RttEstimator(cfg_.rtt);
@@ -393,6 +393,10 @@ TcpConnId TcpLayer::id_of(const Conn& c) const { return TcpConnId{c.index, c.gen
 void TcpLayer::set_state(Conn& c, TcpState s) {
   c.state = s;
   c.st.state = s;
+}
+
+std::uint32_t TcpLayer::ts_offset_for(const FourTuple& t) const {
+  return isn_.next(FourTuple{t.remote, t.local, t.remote_port, t.local_port}, 0) ^ ts_secret_;
 }
 
 std::uint32_t TcpLayer::ts_now(const Conn& c, TimeNs now) const {
@@ -814,13 +818,25 @@ void TcpLayer::listen_input(Listener& l, Segment& s, TimeNs now) {
         c.rcv_nxt = c.rcv_adv = s.seq;
         wire::TcpOptions o;
         o.mss = *mss;
+        // The options ride in the TSecr only if it echoes a TSval of ours:
+        // one our clock stamped within the cookie's lifetime. A client that
+        // sends timestamps it did not offer in its SYN (RFC 7323 §3.2
+        // forbids it) echoes garbage: no options from it, no timestamps.
+        bool ts = false;
         if (s.opt.timestamps) {
+          const std::uint32_t age = static_cast<std::uint32_t>(now / kNsPerMs) + c.ts_offset - s.opt.timestamps->tsecr;
+          constexpr std::uint32_t kMaxCookieAgeMs =
+              static_cast<std::uint32_t>((SynCookies::kMaxAge + 1) * SynCookies::kPeriodNs / kNsPerMs) +
+              (2u << SynCookies::kTsOptionBits);
+          ts = age <= kMaxCookieAgeMs;
+        }
+        if (ts) {
           const CookieOptions co = SynCookies::decode_options(s.opt.timestamps->tsecr);
           o.wscale = co.wscale;
           o.sack_permitted = co.sack_permitted;
           o.timestamps = s.opt.timestamps;
         }
-        negotiate(c, o, s.opt.timestamps.has_value());
+        negotiate(c, o, ts);
         // The cookie SYN-ACK offered our default shift; without timestamps
         // the client's was not remembered, so no scaling either way.
         c.sb.reset(c.mss, s.ack);
@@ -1729,7 +1745,8 @@ void TcpLayer::send_synack_cookie(const Segment& s, const Listener& l, TimeNs no
     CookieOptions co;
     if (s.opt.wscale && l.opt.window_scaling) co.wscale = *s.opt.wscale;
     co.sack_permitted = s.opt.sack_permitted && l.opt.sack;
-    const std::uint32_t tsval = SynCookies::encode_options(static_cast<std::uint32_t>(now / kNsPerMs) + ts_secret_, co);
+    const std::uint32_t tsval =
+        SynCookies::encode_options(static_cast<std::uint32_t>(now / kNsPerMs) + ts_offset_for(s.t), co);
     r.options.timestamps = wire::TcpTimestamps{tsval, s.opt.timestamps->tsval};
     if (co.wscale) r.options.wscale = l.opt.window_scaling ? wscale_for(l.opt.rcvbuf) : 0;
     r.options.sack_permitted = co.sack_permitted;
@@ -1781,7 +1798,17 @@ void TcpLayer::on_keepalive_timer(Timer&, TimeNs now, void* ctx) {
     l.stack_.timers().arm(c.keepalive, idle_until);  // traffic since: wait again
     return;
   }
+  if (c.snd.buffered() || c.snd_una != c.snd_max) {
+    // Data (or our FIN) in flight: the retransmission timer watches the
+    // peer; a probe would only add to the queue (Linux does the same).
+    c.ka_probes = 0;
+    l.stack_.timers().arm(c.keepalive, now + c.opt.keepalive_idle_ns);
+    return;
+  }
   if (c.ka_probes >= c.opt.keepalive_probes) {
+    // As Linux does: a RST, in case the peer is alive but its answers are
+    // lost, so it does not keep a connection we have given up on.
+    l.send_rst(c, now);
     l.count(StackCounter::tcp_conn_timed_out);
     l.finish(c, TcpError::timed_out, now);
     return;

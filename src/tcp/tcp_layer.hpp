@@ -299,6 +299,11 @@ class TcpLayer final : public ProtocolHandler {
   void notify_writable(Conn& c, TimeNs now);
   void count(StackCounter k, std::uint64_t by = 1) { stack_.counters().inc(k, by); }
   std::uint32_t ts_now(const Conn& c, TimeNs now) const;
+  // The per-connection offset of our timestamp clock (RFC 7323 §7.1): a
+  // function of the tuple, so a cookie SYN-ACK, sent with no connection,
+  // stamps the same clock the connection later uses (else the peer's PAWS
+  // could drop everything after the handshake).
+  std::uint32_t ts_offset_for(const FourTuple& t) const;
 
   Stack& stack_;
   TcpConfig cfg_;

@@ -380,6 +380,30 @@ TEST_CASE("SYN cookies: a full backlog answers with a cookie, the final ACK crea
     CHECK(st->sack);
     CHECK(st->snd_wscale == 5);
     CHECK(st->mss == 1460 - 12);
+    // Our clock after the handshake continues the cookie SYN-ACK's: never
+    // behind it (the peer's PAWS would drop us), only the option bits ahead.
+    p.advance(kNsPerMs);
+    CHECK(p.tcp->send(p.conn, bytes_n(10), p.now) == 10);
+    const auto o = p.out();
+    REQUIRE_FALSE(o.empty());
+    REQUIRE(o.back().h.options.timestamps);
+    const std::uint32_t ahead = o.back().h.options.timestamps->tsval - f.cookie.h.options.timestamps->tsval;
+    CHECK(ahead >= 1);
+    CHECK(ahead <= 1 + (2u << tcp::SynCookies::kTsOptionBits));
+  }
+  SECTION("timestamps on the final ACK that the SYN did not offer carry no options") {
+    CookieFixture f(PeerSyn{1460, 5, true, false});
+    Peer& p = f.p;
+    wire::TcpRepr r = p.repr(kAck, p.p_nxt, f.cookie.seq() + 1);
+    r.options.timestamps = wire::TcpTimestamps{12345, 0x1234567fu};  // TSecr: not ours
+    p.inject(r);
+    REQUIRE(p.app.accepts == 1);
+    p.conn = p.app.conn;
+    const auto st = p.stats();
+    CHECK_FALSE(st->timestamps);
+    CHECK_FALSE(st->sack);
+    CHECK(st->snd_wscale == 0);
+    CHECK(st->mss == 1460);
   }
   SECTION("without timestamps no window scale nor SACK is offered") {
     CookieFixture f(PeerSyn{1460, 5, true, false});

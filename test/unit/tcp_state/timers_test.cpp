@@ -273,13 +273,33 @@ TEST_CASE("Keepalive: probes after the idle time, then a timeout (RFC 1122 §4.2
   SECTION("unanswered probes time it out") {
     p.advance(20 * kNsPerSec);
     const auto probes = p.out();
-    REQUIRE(probes.size() == 3);
-    const TimeNs expect[] = {10, 12, 14};
-    for (std::size_t i = 0; i < 3; ++i) CHECK(probes[i].at - t0 == expect[i] * kNsPerSec);
+    REQUIRE(probes.size() == 4);
+    const TimeNs expect[] = {10, 12, 14, 16};
+    for (std::size_t i = 0; i < 4; ++i) CHECK(probes[i].at - t0 == expect[i] * kNsPerSec);
+    CHECK(probes[3].flags_are(kRst | kAck));  // giving up, said to the peer
+    CHECK(probes[3].seq() == p.l_nxt);
     CHECK(p.app.closes == 1);
     CHECK(p.app.err == TcpError::timed_out);
     CHECK(p.ctr(StackCounter::tcp_conn_timed_out) == 1);
     CHECK(p.tcp->connection_count() == 0);
+  }
+  SECTION("no probe while data is in flight: retransmissions watch the peer") {
+    p.advance(5 * kNsPerSec);
+    REQUIRE(p.tcp->send(p.conn, bytes_n(10), p.now) == 10);
+    p.l_nxt += 10;
+    p.advance(11 * kNsPerSec);
+    const auto segs = p.out();
+    REQUIRE_FALSE(segs.empty());
+    for (const Out& s : segs) CHECK_FALSE(s.data.empty());  // retransmissions only
+    p.send_ack();
+    p.out();
+    const TimeNs acked = p.now;
+    p.advance(10 * kNsPerSec);  // idle again: probes resume
+    const auto later = p.out();
+    REQUIRE_FALSE(later.empty());
+    CHECK(later.front().data.empty());
+    CHECK(later.front().seq() == p.l_nxt - 1);
+    CHECK(later.front().at - acked <= 10 * kNsPerSec);
   }
   SECTION("set_keepalive(false) stops it") {
     p.tcp->set_keepalive(p.conn, false, p.now);
