@@ -107,3 +107,39 @@ TEST_CASE("TLS alerts map to QUIC CRYPTO_ERROR 0x0100 + alert (RFC 9001 §4.8)",
   CHECK_FALSE(quic::alert_of(0x0200, a));
   static_assert(quic::crypto_error(Alert::unexpected_message) == 0x010a);
 }
+
+#ifdef USTACK_COUNT_ALLOCS
+#include "core/alloc_counter.hpp"
+
+TEST_CASE("QUIC packet and header protection allocate nothing per packet", "[tls][quic]") {
+  // Keys are set up once per secret (allocation allowed); sealing, opening
+  // and masking each packet is the data path and must not touch the heap.
+  for (std::uint16_t id : {TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256}) {
+    const Suite& s = *find_suite(id);
+    const Buf secret(s.hash_len, 0x42);
+    quic::PacketKeys k;
+    REQUIRE(quic::derive_packet_keys(s, secret, k));
+    Aead seal, open;
+    quic::HeaderProtector hp;
+    REQUIRE(seal.init_raw(s, k.key.bytes(), k.iv.bytes(), true));
+    REQUIRE(open.init_raw(s, k.key.bytes(), k.iv.bytes(), false));
+    REQUIRE(hp.init(s, k.hp.bytes()));
+    std::array<std::uint8_t, 1200> plain{};
+    std::array<std::uint8_t, 1200 + kTagLen> ct{};
+    std::array<std::uint8_t, 1200> back{};
+    const std::array<std::uint8_t, 5> header = {0x41, 0, 0, 0, 0};
+    std::array<std::uint8_t, quic::kMaskLen> mask{};
+    bool ok = true;
+    const std::uint64_t before = thread_alloc_count();
+    for (std::uint64_t pn = 0; pn < 1000; ++pn) {
+      plain[0] = static_cast<std::uint8_t>(pn);
+      ok = ok && seal.seal(pn, header, plain, ct.data()) && hp.mask(Bytes(ct).subspan(4, quic::kSampleLen), mask) &&
+           open.open(pn, header, ct, back.data()) && back == plain;
+    }
+    const std::uint64_t allocs = thread_alloc_count() - before;
+    INFO(s.name);
+    CHECK(ok);
+    CHECK(allocs == 0);
+  }
+}
+#endif
