@@ -33,6 +33,7 @@ void usage() {
   std::printf(
       "usage: ustack-bench CASE [--iterations N] [--kernel-iterations N] [--json FILE]\n"
       "                         [--bulk-mib N] [--conns N] [--only LIST]   (tcp only)\n"
+      "       (tls takes --iterations and --json only)\n"
       "cases:\n"
       "  l2l3   ICMP echo through two stacks on the in-memory pair (one core) vs the\n"
       "         kernel's ICMP echo over loopback: p50/p99/p99.9 round trip, packets per\n"
@@ -43,7 +44,10 @@ void usage() {
       "         p50/p99/p99.9, bulk Gbit/s, connections per second, bytes per idle\n"
       "         connection, heap allocations per packet\n"
       "         (defaults: --iterations 20000 --kernel-iterations 10000 --bulk-mib 512\n"
-      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n");
+      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n"
+      "  tls    TLS 1.3 full and resumed handshakes, client and server in memory on one\n"
+      "         core: ustack's engine vs OpenSSL's libssl through a BIO pair, handshakes\n"
+      "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n");
 }
 
 double seconds(clockid_t id) {
