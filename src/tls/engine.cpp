@@ -462,7 +462,17 @@ Status Engine::client_on_hrr(const ServerHello& hrr, Bytes whole) {
 Status Engine::client_on_server_hello(const ServerHello& sh, Bytes whole) {
   const ClientConfig& c = *client_;
   const Extension* sv = find_ext(sh.extensions, ext::supported_versions);
-  if (sv == nullptr) return fail(Alert::protocol_version, "server does not speak TLS 1.3");
+  if (sv == nullptr) {
+    // §4.1.3: a TLS 1.3 server negotiating TLS 1.2 or below marks its random
+    // ("DOWNGRD" then 01 or 00); seeing the mark means an attacker stripped
+    // our TLS 1.3 offer, which deserves illegal_parameter rather than the
+    // plain version refusal.
+    static constexpr std::uint8_t kDowngrade[7] = {0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44};
+    if (std::equal(std::begin(kDowngrade), std::end(kDowngrade), sh.random.end() - 8) && sh.random[31] <= 1) {
+      return fail(Alert::illegal_parameter, "TLS 1.3 downgrade sentinel in ServerHello.random");
+    }
+    return fail(Alert::protocol_version, "server does not speak TLS 1.3");
+  }
   auto v = parse_u16(sv->data);
   if (!v || *v != kTls13) return fail(Alert::illegal_parameter, "ServerHello selects another version");
   if (sh.legacy_version != kTls12) return fail(Alert::illegal_parameter, "ServerHello legacy_version");

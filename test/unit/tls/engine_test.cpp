@@ -572,6 +572,22 @@ TEST_CASE("negotiation failures and protocol violations", "[tls][engine]") {
     emit_client_hello(m, ch);
     CHECK(s.receive(Level::initial, m).alert == Alert::protocol_version);
   }
+  SECTION("TLS 1.2 ServerHello: protocol_version; with the downgrade sentinel: illegal_parameter") {
+    for (std::uint8_t last : {0x00, 0x01, 0x02}) {
+      Fixture f;
+      Engine c(f.cc, f.cs);
+      REQUIRE(c.start().ok);
+      ServerHello sh;  // a TLS 1.2 ServerHello: no supported_versions
+      const std::uint8_t tail[8] = {0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44, last};
+      std::copy(std::begin(tail), std::end(tail), sh.random.end() - 8);
+      sh.cipher_suite = 0xc02f;
+      sh.extensions.push_back({ext::renegotiation_info, {0}});
+      Buf m;
+      emit_server_hello(m, sh);
+      INFO("last sentinel byte " << int(last));
+      CHECK(c.receive(Level::initial, m).alert == (last <= 1 ? Alert::illegal_parameter : Alert::protocol_version));
+    }
+  }
   SECTION("handshake message at the wrong level or state: unexpected_message") {
     Fixture f;
     Engine c(f.cc, f.cs);
