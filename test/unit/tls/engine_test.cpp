@@ -588,6 +588,27 @@ TEST_CASE("negotiation failures and protocol violations", "[tls][engine]") {
       CHECK(c.receive(Level::initial, m).alert == (last <= 1 ? Alert::illegal_parameter : Alert::protocol_version));
     }
   }
+  SECTION("oversized and truncated handshake messages: decode_error") {
+    Fixture f;
+    Engine s(f.sc, f.ss);
+    REQUIRE(s.start().ok);
+    // A header claiming 16 MiB is refused at once, before any body arrives.
+    CHECK(s.receive(Level::initial, hex("01ffffff")).alert == Alert::decode_error);
+    CHECK(s.state() == Engine::State::failed);
+    // A ClientHello whose body ends inside its cipher suites.
+    Engine s2(f.sc, f.ss);
+    REQUIRE(s2.start().ok);
+    Engine c(f.cc, f.cs);
+    REQUIRE(c.start().ok);
+    Buf ch = c.take_output(Level::initial);
+    const std::size_t cut = 4 + 2 + 32 + 1 + 3;
+    ch.resize(cut);
+    ch[1] = 0;
+    ch[2] = 0;
+    ch[3] = static_cast<std::uint8_t>(cut - 4);
+    CHECK(s2.receive(Level::initial, ch).alert == Alert::decode_error);
+    CHECK_FALSE(s2.has_output());
+  }
   SECTION("handshake message at the wrong level or state: unexpected_message") {
     Fixture f;
     Engine c(f.cc, f.cs);
