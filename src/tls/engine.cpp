@@ -721,6 +721,12 @@ Status Engine::client_on_ticket(Bytes body) {
   if (const Extension* ed = find_ext(t->extensions, ext::early_data)) {
     Reader r(ed->data);
     if (!r.u32(s.max_early_data) || !r.empty()) return fail(Alert::decode_error, "malformed early_data in ticket");
+    // RFC 9001 §4.6.1: QUIC signals 0-RTT with exactly 0xffffffff; anything
+    // else is a PROTOCOL_VIOLATION, which the transport reports (the alert
+    // is the engine's nearest word for it).
+    if (client_->quic && s.max_early_data != 0xffffffffu) {
+      return fail(Alert::illegal_parameter, "QUIC ticket with max_early_data_size other than 0xffffffff");
+    }
   }
   if (s.lifetime > 0) sessions_.push_back(std::move(s));
   return Status::success();

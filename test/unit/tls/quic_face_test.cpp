@@ -272,6 +272,20 @@ TEST_CASE("QUIC face: transport parameters are required both ways", "[tls][engin
     CHECK(quic::crypto_error(c.failure().alert) == 0x016d);
     CHECK_FALSE(p.cs.has(Level::application, Direction::write));  // no 1-RTT keys for a failed handshake
   }
+  SECTION("a ticket whose max_early_data_size is not 0xffffffff: refused (RFC 9001 §4.6.1)") {
+    QuicPair p;
+    Engine c(p.cc, p.cs), s(p.sc, p.ss);
+    REQUIRE(c.start().ok);
+    REQUIRE(s.start().ok);
+    std::vector<Flight> log;
+    REQUIRE(s.receive(Level::initial, c.take_output(Level::initial)).ok);
+    REQUIRE(exchange(c, p.cs, s, p.ss, log).ok);
+    REQUIRE(c.handshake_complete());
+    // lifetime 60, age_add 0, nonce 00, ticket "t", early_data(16384)
+    CHECK(c.receive(Level::application, hex("04000017 0000003c 00000000 0100 000174 0008 002a0004 00004000")).alert ==
+          Alert::illegal_parameter);
+    CHECK(c.sessions().empty());
+  }
   SECTION("a legacy_session_id over QUIC: illegal_parameter") {
     QuicPair p;
     p.cc.quic = false;
