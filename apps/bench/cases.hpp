@@ -31,4 +31,12 @@ struct TcpOptions {
 // idle connection, allocations per packet.
 std::vector<CaseResult> bench_tcp(const TcpOptions& opt, rte_mempool* pool);
 
+struct TlsOptions {
+  std::uint64_t iterations = 2'000;  // handshakes per case, for each implementation
+};
+
+// TLS 1.3 handshakes (full and resumed) through ustack's engine vs OpenSSL's
+// libssl, both in memory on one thread: handshakes per second and latency.
+std::vector<CaseResult> bench_tls(const TlsOptions& opt);
+
 }  // namespace ustack::bench

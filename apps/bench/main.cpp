@@ -4,6 +4,7 @@
 //   ustack-bench l2l3 [--iterations N] [--kernel-iterations N] [--json FILE]
 //   ustack-bench tcp  [--iterations N] [--kernel-iterations N] [--bulk-mib N]
 //                     [--conns N] [--only LIST] [--json FILE]
+//   ustack-bench tls  [--iterations N] [--json FILE]
 //
 // Later cases (udp, mcast, shim, quic) are added as subcommands with the
 // same output shape.
@@ -32,6 +33,7 @@ void usage() {
   std::printf(
       "usage: ustack-bench CASE [--iterations N] [--kernel-iterations N] [--json FILE]\n"
       "                         [--bulk-mib N] [--conns N] [--only LIST]   (tcp only)\n"
+      "       (tls takes --iterations and --json only)\n"
       "cases:\n"
       "  l2l3   ICMP echo through two stacks on the in-memory pair (one core) vs the\n"
       "         kernel's ICMP echo over loopback: p50/p99/p99.9 round trip, packets per\n"
@@ -42,7 +44,10 @@ void usage() {
       "         p50/p99/p99.9, bulk Gbit/s, connections per second, bytes per idle\n"
       "         connection, heap allocations per packet\n"
       "         (defaults: --iterations 20000 --kernel-iterations 10000 --bulk-mib 512\n"
-      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n");
+      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n"
+      "  tls    TLS 1.3 full and resumed handshakes, client and server in memory on one\n"
+      "         core: ustack's engine vs OpenSSL's libssl through a BIO pair, handshakes\n"
+      "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n");
 }
 
 double seconds(clockid_t id) {
@@ -70,9 +75,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool tcp = which == "tcp";
-  if (which != "l2l3" && !tcp) usage_error("unknown case '" + std::string(which) + "'");
+  const bool tls = which == "tls";
+  if (which != "l2l3" && !tcp && !tls) usage_error("unknown case '" + std::string(which) + "'");
   Options opt;
   TcpOptions topt;
+  TlsOptions lopt;
   std::string json;
   for (int i = 2; i < argc; ++i) {
     const std::string_view f = argv[i];
@@ -80,8 +87,8 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("missing value for " + std::string(f));
       return argv[++i];
     };
-    if (f == "--iterations") opt.iterations = topt.iterations = parse_count(f, value());
-    else if (f == "--kernel-iterations") opt.kernel_iterations = topt.kernel_iterations = parse_count(f, value());
+    if (f == "--iterations") opt.iterations = topt.iterations = lopt.iterations = parse_count(f, value());
+    else if (!tls && f == "--kernel-iterations") opt.kernel_iterations = topt.kernel_iterations = parse_count(f, value());
     else if (f == "--json") json = value();
     else if (tcp && f == "--only") {
       topt.only = value();
@@ -104,6 +111,21 @@ int main(int argc, char** argv) {
     } else usage_error("unknown argument '" + std::string(f) + "'");
   }
 
+  double wall0 = seconds(CLOCK_MONOTONIC), cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+  auto finish = [&](const std::vector<CaseResult>& cases) {
+    const double wall = seconds(CLOCK_MONOTONIC) - wall0, cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    print_table(cases);
+    // Well below 100%: the cores were shared, and whole-run rates and tails
+    // measured the scheduler as much as the stacks.
+    std::printf("run: %.1f s wall, this process on a CPU %.0f%% of it\n", wall, wall > 0 ? 100.0 * cpu / wall : 0);
+    if (!json.empty() && !write_json(json, std::string(which), cases)) {
+      std::fprintf(stderr, "ustack-bench: cannot write %s\n", json.c_str());
+      return 1;
+    }
+    return 0;
+  };
+  if (tls) return finish(bench_tls(lopt));  // pure libcrypto/libssl: no EAL, no mbufs
+
   char prog[] = "ustack-bench";
   char a1[] = "--no-huge", a2[] = "--no-pci", a3[] = "-m", a4[] = "256", a5[] = "--no-shconf",
        a6[] = "--no-telemetry", a7[] = "-l", a8[] = "0", a9[] = "--log-level=*:error";
@@ -117,18 +139,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ustack-bench: mempool: %s\n", rte_strerror(rte_errno));
     return 1;
   }
-  const double wall0 = seconds(CLOCK_MONOTONIC), cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-  const auto cases = tcp ? bench_tcp(topt, pool) : bench_l2l3(opt, pool);
-  const double wall = seconds(CLOCK_MONOTONIC) - wall0, cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
-  print_table(cases);
-  // Well below 100%: the cores were shared, and whole-run rates and tails
-  // measured the scheduler as much as the stacks.
-  std::printf("run: %.1f s wall, this process on a CPU %.0f%% of it\n", wall, wall > 0 ? 100.0 * cpu / wall : 0);
-  int rc = 0;
-  if (!json.empty() && !write_json(json, std::string(which), cases)) {
-    std::fprintf(stderr, "ustack-bench: cannot write %s\n", json.c_str());
-    rc = 1;
-  }
+  wall0 = seconds(CLOCK_MONOTONIC);  // the run, not EAL start-up
+  cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
+  const int rc = finish(tcp ? bench_tcp(topt, pool) : bench_l2l3(opt, pool));
   rte_eal_cleanup();
   return rc;
 }

@@ -48,15 +48,16 @@ void ratio_line(const CaseResult& c, const Figures& u, const Figures& k) {
     return;
   }
   // Every ratio reads "how many times better ustack is": > 1 favours ustack.
+  const char* b = c.baseline.c_str();
   std::printf("  ratio  ");
   if (c.shown & show::kLatency)
-    std::printf(" kernel/ustack: p50 %.1fx  p99 %.1fx  p99.9 %.1fx ", ratio(k.p50_ns, u.p50_ns), ratio(k.p99_ns, u.p99_ns),
+    std::printf(" %s/ustack: p50 %.1fx  p99 %.1fx  p99.9 %.1fx ", b, ratio(k.p50_ns, u.p50_ns), ratio(k.p99_ns, u.p99_ns),
                 ratio(k.p999_ns, u.p999_ns));
-  if (c.shown & show::kGbps) std::printf(" Gbit/s ustack/kernel %.2fx ", ratio(u.gbps, k.gbps));
-  if (c.shown & show::kOps) std::printf(" %s ustack/kernel %.2fx ", c.ops_unit.c_str(), ratio(u.ops_per_sec, k.ops_per_sec));
-  if (c.shown & show::kBytesPerConn) std::printf(" bytes kernel/ustack %.2fx ", ratio(k.bytes_per_conn, u.bytes_per_conn));
+  if (c.shown & show::kGbps) std::printf(" Gbit/s ustack/%s %.2fx ", b, ratio(u.gbps, k.gbps));
+  if (c.shown & show::kOps) std::printf(" %s ustack/%s %.2fx ", c.ops_unit.c_str(), b, ratio(u.ops_per_sec, k.ops_per_sec));
+  if (c.shown & show::kBytesPerConn) std::printf(" bytes %s/ustack %.2fx ", b, ratio(k.bytes_per_conn, u.bytes_per_conn));
   if ((c.shown & show::kPps) && !(c.shown & (show::kGbps | show::kOps)))
-    std::printf(" pps ustack/kernel %.2fx", ratio(u.pps, k.pps));
+    std::printf(" pps ustack/%s %.2fx", b, ratio(u.pps, k.pps));
   std::printf("\n");
 }
 
@@ -91,10 +92,10 @@ void print_table(const std::vector<CaseResult>& cases) {
     std::printf("%s: %s\n", c.name.c_str(), c.what.c_str());
     row("ustack", c, c.ustack);
     if (c.kernel) {
-      row("kernel", c, *c.kernel);
+      row(c.baseline.c_str(), c, *c.kernel);
       ratio_line(c, c.ustack, *c.kernel);
     } else {
-      std::printf("  kernel  n/a: %s\n", c.kernel_note.c_str());
+      std::printf("  %-7s n/a: %s\n", c.baseline.c_str(), c.kernel_note.c_str());
     }
     if (!c.goal.empty()) std::printf("  goal    %s\n", c.goal.c_str());
     if (!c.note.empty()) std::printf("  note    %s\n", c.note.c_str());
@@ -121,6 +122,8 @@ bool write_json(const std::string& path, const std::string& bench, const std::ve
       std::fprintf(o, ", \"goal\": ");
       json_string(o, c.goal);
     }
+    std::fprintf(o, ", \"baseline\": ");
+    json_string(o, c.baseline);
     std::fprintf(o, ", \"ustack\": ");
     fig_json(o, c.ustack);
     if (c.kernel) {

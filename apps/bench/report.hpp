@@ -41,7 +41,8 @@ struct CaseResult {
   std::string name;
   std::string what;
   Figures ustack;
-  std::optional<Figures> kernel;
+  std::optional<Figures> kernel;  // the baseline measured beside ustack (JSON key "kernel")
+  std::string baseline = "kernel";  // what that baseline is: "kernel", or "openssl" for tls
   std::string kernel_note;  // why the kernel figure is missing, if it is
   unsigned shown = show::kDefault;
   std::string ops_unit = "op/s";  // label of ops_per_sec in the table

@@ -127,11 +127,14 @@ void report_handshake(const RecordConnection& c) {
   const Engine& e = c.engine();
   const char* early = "none";
   if (e.early_data_offered()) early = e.early_data_accepted() ? "accepted" : "rejected";
-  std::fprintf(stderr, "ustack-tls: handshake: suite=%s group=%s sig=%s alpn=%s resumed=%s early_data=%s hrr=%s\n",
+  // peer_certs: the certificates the peer sent and we verified (a server's
+  // count is the client certificate chain's; 0 when none was asked or sent).
+  std::fprintf(stderr,
+               "ustack-tls: handshake: suite=%s group=%s sig=%s alpn=%s resumed=%s early_data=%s hrr=%s peer_certs=%zu\n",
                e.suite()->name, std::string(group_name(e.group())).c_str(),
                e.resumed() ? "-" : std::string(scheme_name(e.signature_scheme())).c_str(),
                e.alpn().empty() ? "-" : e.alpn().c_str(), e.resumed() ? "yes" : "no", early,
-               e.did_hrr() ? "yes" : "no");
+               e.did_hrr() ? "yes" : "no", e.peer_chain().size());
 }
 
 struct RunOptions {

@@ -4,9 +4,11 @@
 #include <arpa/inet.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -361,6 +363,41 @@ std::optional<KeyShare> KeyShare::from_x25519_private(Bytes priv) {
   ks.group_ = group::x25519;
   ks.key_ = PKey(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(), priv.size()));
   if (!ks.key_) return std::nullopt;
+  return ks;
+}
+
+std::optional<KeyShare> KeyShare::from_p256_private(Bytes priv) {
+  if (priv.size() != 32) return std::nullopt;
+  // EC_POINT_mul is the non-deprecated way in OpenSSL 3 to get the public
+  // point; EVP_PKEY_fromdata then wants both halves.
+  EC_GROUP* g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+  BIGNUM* d = BN_bin2bn(priv.data(), static_cast<int>(priv.size()), nullptr);
+  EC_POINT* q = g != nullptr ? EC_POINT_new(g) : nullptr;
+  std::uint8_t pub[65];
+  bool ok = g != nullptr && d != nullptr && q != nullptr && EC_POINT_mul(g, q, d, nullptr, nullptr, nullptr) == 1 &&
+            EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, pub, sizeof pub, nullptr) == sizeof pub;
+  KeyShare ks;
+  ks.group_ = group::secp256r1;
+  if (ok) {
+    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM* params = nullptr;
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+    EVP_PKEY* k = nullptr;
+    ok = bld != nullptr && ctx != nullptr &&
+         OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) == 1 &&
+         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) == 1 &&
+         OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub) == 1 &&
+         (params = OSSL_PARAM_BLD_to_param(bld)) != nullptr && EVP_PKEY_fromdata_init(ctx) == 1 &&
+         EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) == 1;
+    ks.key_ = PKey(k);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    EVP_PKEY_CTX_free(ctx);
+  }
+  EC_POINT_free(q);
+  BN_clear_free(d);
+  EC_GROUP_free(g);
+  if (!ok || !ks.key_) return std::nullopt;
   return ks;
 }
 

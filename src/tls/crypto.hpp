@@ -156,6 +156,9 @@ class KeyShare {
   static std::optional<KeyShare> generate(std::uint16_t group);
   // Tests: an X25519 key from its 32 raw private bytes (RFC 8448 §3).
   static std::optional<KeyShare> from_x25519_private(Bytes priv);
+  // Tests: a P-256 key from its 32-byte private scalar (RFC 8448 §5); the
+  // public point is computed from it.
+  static std::optional<KeyShare> from_p256_private(Bytes priv);
   std::uint16_t group() const { return group_; }
   Buf public_bytes() const;
   // The shared secret; nullopt when the peer's share is malformed or invalid

@@ -57,18 +57,7 @@ bool known_extension(std::uint16_t t) {
 //   ticket = key_name(16) || iv(12) || AEAD(plaintext) || tag(16), aad = key_name
 //   plaintext = version(1)=1 suite(2) issued_ms(8) age_add(4) lifetime(4)
 //               max_early_data(4) alpn<1> sni<1> psk<1>
-struct TicketState {
-  std::uint16_t suite = 0;
-  std::uint64_t issued_ms = 0;
-  std::uint32_t age_add = 0;
-  std::uint32_t lifetime = 0;
-  std::uint32_t max_early_data = 0;
-  std::string alpn;
-  std::string sni;
-  Secret psk;
-};
-
-Buf seal_ticket(const TicketKey& k, const TicketState& st, Bytes iv) {
+Buf seal_ticket(const TicketKey& k, const TicketContents& st, Bytes iv) {
   Buf plain;
   Writer w(plain);
   w.u8(1);
@@ -93,7 +82,7 @@ Buf seal_ticket(const TicketKey& k, const TicketState& st, Bytes iv) {
   return ok ? out : Buf{};
 }
 
-std::optional<TicketState> open_ticket(const std::vector<TicketKey>& keys, Bytes ticket) {
+std::optional<TicketContents> open_ticket(const std::vector<TicketKey>& keys, Bytes ticket) {
   if (ticket.size() < 16 + kIvLen + kTagLen) return std::nullopt;
   for (const auto& k : keys) {
     if (std::memcmp(k.name.data(), ticket.data(), 16) != 0) continue;
@@ -104,7 +93,7 @@ std::optional<TicketState> open_ticket(const std::vector<TicketKey>& keys, Bytes
     Buf plain(ct.size() - kTagLen);
     if (!a.open(0, ticket.first(16), ct, plain.data())) return std::nullopt;
     Reader r(plain);
-    TicketState st;
+    TicketContents st;
     std::uint8_t version;
     std::uint32_t hi, lo;
     Bytes alpn, sni, psk;
@@ -374,16 +363,29 @@ Status Engine::client_send_hello(bool after_hrr) {
     if (find_ext(e, x.type) == nullptr) e.push_back(x);
   }
   if (!c.extension_order.empty()) order_extensions(e, c.extension_order);
+  std::optional<Extension> psk_ext;
   if (sess != nullptr) {  // §4.2.11: pre_shared_key is last; binders are filled in below
     OfferedPsks p;
     const std::uint32_t age = static_cast<std::uint32_t>(c.now_ms - sess->received_at_ms);
     p.identities.push_back({sess->ticket, age + sess->age_add});
     p.binders.push_back(Buf(psk_suite->hash_len, 0));
-    e.push_back({ext::pre_shared_key, make_pre_shared_key_ch(p)});
+    psk_ext = Extension{ext::pre_shared_key, make_pre_shared_key_ch(p)};
+    e.push_back(*psk_ext);
   }
 
   Buf msg;
   emit_client_hello(msg, ch);
+  if (c.pad_client_hello && !c.quic && msg.size() >= 256 && msg.size() < 512) {
+    // RFC 7685 §3: pad to 512 bytes (at least one byte when the extension
+    // header alone would overshoot), before pre_shared_key.
+    const std::size_t n = msg.size() + 4 < 512 ? 512 - 4 - msg.size() : 1;
+    if (psk_ext) e.pop_back();
+    e.push_back({ext::padding, Buf(n, 0)});
+    if (!c.extension_order.empty()) order_extensions(e, c.extension_order);
+    if (psk_ext) e.push_back(*psk_ext);
+    msg.clear();
+    emit_client_hello(msg, ch);
+  }
   if (sess != nullptr) {
     // binder = HMAC(finished_key(binder_key), Transcript-Hash(... || truncated ClientHello)).
     const std::size_t binders_len = 2 + 1 + psk_suite->hash_len;
@@ -460,7 +462,17 @@ Status Engine::client_on_hrr(const ServerHello& hrr, Bytes whole) {
 Status Engine::client_on_server_hello(const ServerHello& sh, Bytes whole) {
   const ClientConfig& c = *client_;
   const Extension* sv = find_ext(sh.extensions, ext::supported_versions);
-  if (sv == nullptr) return fail(Alert::protocol_version, "server does not speak TLS 1.3");
+  if (sv == nullptr) {
+    // §4.1.3: a TLS 1.3 server negotiating TLS 1.2 or below marks its random
+    // ("DOWNGRD" then 01 or 00); seeing the mark means an attacker stripped
+    // our TLS 1.3 offer, which deserves illegal_parameter rather than the
+    // plain version refusal.
+    static constexpr std::uint8_t kDowngrade[7] = {0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44};
+    if (std::equal(std::begin(kDowngrade), std::end(kDowngrade), sh.random.end() - 8) && sh.random[31] <= 1) {
+      return fail(Alert::illegal_parameter, "TLS 1.3 downgrade sentinel in ServerHello.random");
+    }
+    return fail(Alert::protocol_version, "server does not speak TLS 1.3");
+  }
   auto v = parse_u16(sv->data);
   if (!v || *v != kTls13) return fail(Alert::illegal_parameter, "ServerHello selects another version");
   if (sh.legacy_version != kTls12) return fail(Alert::illegal_parameter, "ServerHello legacy_version");
@@ -709,6 +721,12 @@ Status Engine::client_on_ticket(Bytes body) {
   if (const Extension* ed = find_ext(t->extensions, ext::early_data)) {
     Reader r(ed->data);
     if (!r.u32(s.max_early_data) || !r.empty()) return fail(Alert::decode_error, "malformed early_data in ticket");
+    // RFC 9001 §4.6.1: QUIC signals 0-RTT with exactly 0xffffffff; anything
+    // else is a PROTOCOL_VIOLATION, which the transport reports (the alert
+    // is the engine's nearest word for it).
+    if (client_->quic && s.max_early_data != 0xffffffffu) {
+      return fail(Alert::illegal_parameter, "QUIC ticket with max_early_data_size other than 0xffffffff");
+    }
   }
   if (s.lifetime > 0) sessions_.push_back(std::move(s));
   return Status::success();
@@ -814,6 +832,15 @@ Status Engine::server_on_client_hello(Bytes body, Bytes whole) {
   if (hrr_ && (chosen == nullptr || chosen->group != hrr_group_)) {
     return fail(Alert::illegal_parameter, "second ClientHello lacks the requested key share");
   }
+  if (hrr_ && !c.hrr_cookie.empty()) {
+    const Extension* ck = find_ext(ch.extensions, ext::cookie);
+    Reader r(ck != nullptr ? Bytes(ck->data) : Bytes{});
+    Bytes echoed;
+    if (ck == nullptr || !r.vec(2, echoed) || !r.empty() || !std::equal(echoed.begin(), echoed.end(),
+                                                                        c.hrr_cookie.begin(), c.hrr_cookie.end())) {
+      return fail(Alert::illegal_parameter, "second ClientHello does not echo the cookie");
+    }
+  }
   if (chosen == nullptr) {
     std::uint16_t g = 0;
     for (auto x : c.groups) {
@@ -833,6 +860,12 @@ Status Engine::server_on_client_hello(Bytes body, Bytes whole) {
     hrr.legacy_session_id_echo = session_id_;
     hrr.cipher_suite = suite_id;
     hrr.extensions.push_back({ext::key_share, make_u16(g)});
+    if (!c.hrr_cookie.empty()) {
+      Buf ck;
+      Writer w(ck);
+      w.vec(2, c.hrr_cookie);
+      hrr.extensions.push_back({ext::cookie, ck});
+    }
     hrr.extensions.push_back({ext::supported_versions, make_u16(kTls13)});
     Buf m;
     emit_server_hello(m, hrr);
@@ -848,15 +881,16 @@ Status Engine::server_on_client_hello(Bytes body, Bytes whole) {
   const Suite* suite = find_suite(suite_id);
   std::optional<Secret> psk;
   std::uint32_t psk_index = 0;
-  std::optional<TicketState> ticket;
-  if (pske != nullptr && psk_dhe && !c.ticket_keys.empty()) {
+  std::optional<TicketContents> ticket;
+  if (pske != nullptr && psk_dhe && (!c.ticket_keys.empty() || c.open_ticket)) {
     auto offered = parse_pre_shared_key_ch(pske->data);
     if (!offered) return fail(Alert::decode_error, "malformed pre_shared_key");
     for (std::uint32_t i = 0; i < offered->identities.size(); ++i) {
-      auto st = open_ticket(c.ticket_keys, offered->identities[i].identity);
+      auto st = c.open_ticket ? c.open_ticket(offered->identities[i].identity)
+                              : open_ticket(c.ticket_keys, offered->identities[i].identity);
       if (!st) continue;
       const Suite* ts = find_suite(st->suite);
-      if (ts->hash_len != suite->hash_len) continue;
+      if (ts == nullptr || ts->hash_len != suite->hash_len || st->psk.bytes().size() != ts->hash_len) continue;
       if (c.now_ms < st->issued_ms || c.now_ms - st->issued_ms > std::uint64_t{st->lifetime} * 1000) continue;
       // The binder covers the ClientHello up to the binders (§4.2.11.2).
       const Bytes truncated = whole.first(whole.size() - offered->binders_len);
@@ -1094,7 +1128,7 @@ Status Engine::send_ticket() {
   Writer nw(t.nonce);
   nw.u32(0);
   nw.u32(tickets_sent_++);
-  TicketState st;
+  TicketContents st;
   st.suite = suite_->id;
   st.issued_ms = c.now_ms;
   st.age_add = t.age_add;

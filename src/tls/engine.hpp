@@ -96,6 +96,11 @@ struct ClientConfig {
   bool send_early_data = false;
   // A 32-byte legacy_session_id (RFC 8446 Appendix D.4 middlebox compatibility).
   bool compat_session_id = false;
+  // RFC 7685 padding: a ClientHello of 256..511 bytes is padded to 512, the
+  // workaround for servers that hang on those lengths (NSS and BoringSSL do
+  // the same; RFC 8448 §4 and §5 show it). Never under QUIC, whose Initial
+  // packets are padded instead.
+  bool pad_client_hello = false;
   // QUIC (RFC 9001 §8.2): quic_transport_parameters sent and required back.
   bool quic = false;
   Buf quic_transport_parameters;
@@ -109,6 +114,19 @@ struct ClientConfig {
 struct TicketKey {
   std::array<std::uint8_t, 16> name{};
   std::array<std::uint8_t, 32> key{};
+};
+
+// What a server ticket carries (RFC 8446 §4.6.1 leaves the format to the
+// server): the resumption PSK and what 0-RTT acceptance must match.
+struct TicketContents {
+  std::uint16_t suite = 0;
+  std::uint64_t issued_ms = 0;  // server clock (ServerConfig::now_ms) at issue
+  std::uint32_t age_add = 0;
+  std::uint32_t lifetime = 0;  // seconds
+  std::uint32_t max_early_data = 0;
+  std::string alpn;
+  std::string sni;
+  Secret psk;
 };
 
 // Single-use ticket store for 0-RTT anti-replay (RFC 8446 §8.1).
@@ -135,12 +153,20 @@ struct ServerConfig {
   // Tickets: issued after the handshake when ticket keys exist; the first
   // key encrypts, all of them decrypt (rotation: push a new key in front).
   std::vector<TicketKey> ticket_keys;
+  // Replaces the built-in ticket decryption when set (a ticket store shared
+  // by several servers, or a test accepting RFC 8448 §4's NSS-made ticket).
+  // nullopt: not ours, or not valid; the handshake goes on without it.
+  std::function<std::optional<TicketContents>(Bytes ticket)> open_ticket;
   std::uint32_t ticket_lifetime = 7200;
   std::uint32_t max_early_data = 0;  // > 0: accept 0-RTT up to this many bytes
   ReplayGuard* replay = nullptr;     // required for 0-RTT
   std::uint64_t now_ms = 0;          // caller's clock, for ticket ages
   bool quic = false;
   Buf quic_transport_parameters;
+  // HelloRetryRequest cookie (§4.2.2): sent when not empty, and then the
+  // second ClientHello must echo it unchanged (illegal_parameter otherwise).
+  // The server stays stateful; this only reproduces servers that send one.
+  Buf hrr_cookie;
   Extensions ee_extra_extensions;
   std::vector<std::uint16_t> ee_extension_order;
 };

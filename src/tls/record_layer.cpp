@@ -169,7 +169,9 @@ void RecordConnection::flush_pending_app() {
 }
 
 Status RecordConnection::write(Bytes data) {
-  if (failed_) return Status::fail(alert_sent_.value_or(Alert::internal_error), why_);
+  // Failed for good, with the alert that ended it: the one we sent, or the
+  // one the peer sent (fuzz_tls found the second reported as internal_error).
+  if (failed_) return Status::fail(alert_sent_ ? *alert_sent_ : alert_received_.value_or(Alert::internal_error), why_);
   if (closed_) return Status::fail(Alert::internal_error, "write after close");
   if (engine_.handshake_complete()) {
     std::size_t off = 0;
@@ -224,7 +226,9 @@ void RecordConnection::close() {
 }
 
 Status RecordConnection::feed(Bytes data) {
-  if (failed_) return Status::fail(alert_sent_.value_or(Alert::internal_error), why_);
+  // Failed for good, with the alert that ended it: the one we sent, or the
+  // one the peer sent (fuzz_tls found the second reported as internal_error).
+  if (failed_) return Status::fail(alert_sent_ ? *alert_sent_ : alert_received_.value_or(Alert::internal_error), why_);
   in_.insert(in_.end(), data.begin(), data.end());
   std::size_t off = 0;
   Status st = Status::success();

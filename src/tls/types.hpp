@@ -27,6 +27,7 @@ constexpr std::uint16_t server_name = 0;
 constexpr std::uint16_t supported_groups = 10;
 constexpr std::uint16_t signature_algorithms = 13;
 constexpr std::uint16_t alpn = 16;
+constexpr std::uint16_t padding = 21;  // RFC 7685
 constexpr std::uint16_t record_size_limit = 28;
 constexpr std::uint16_t session_ticket = 35;  // TLS 1.2's; only ever advertised empty
 constexpr std::uint16_t pre_shared_key = 41;

@@ -5,7 +5,10 @@
 //      accept without reading outside the input; accepted messages re-emit
 //      to bytes that parse to the same message);
 //   1: a server record face, in chunks whose sizes come from the input,
-//      as if the bytes came from a TCP peer;
+//      as if the bytes came from a TCP peer; with the top bit of the first
+//      byte set, a QUIC-mode server engine instead (no records: handshake
+//      bytes at the initial level, as from CRYPTO frames), which requires
+//      transport parameters and sends a HelloRetryRequest cookie;
 //   2: a client engine after its ClientHello, as handshake bytes at the
 //      initial level (a hostile ServerHello / HelloRetryRequest).
 // Randomness is a fixed pattern and the key share is fixed, so a crash
@@ -54,6 +57,18 @@ const ServerConfig& server_config() {
   return c;
 }
 
+const ServerConfig& quic_server_config() {
+  static ServerConfig c = [] {
+    ServerConfig s = server_config();
+    s.quic = true;
+    s.quic_transport_parameters = {0x01, 0x02, 0x40, 0x64};
+    s.groups = {group::secp256r1, group::x25519};  // an X25519-only hello gets HelloRetryRequest
+    s.hrr_cookie = {0xc0, 0x0c, 0x1e};
+    return s;
+  }();
+  return c;
+}
+
 void check_roundtrip_ch(Bytes b) {
   auto m = parse_client_hello(b);
   if (!m) return;
@@ -89,6 +104,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     }
     case 1: {
+      if ((data[0] & 0x80) != 0) {
+        struct NullSink : SecretSink {
+          void on_secret(Level, Direction, const Suite&, Bytes) override {}
+        } sink;
+        Engine e(quic_server_config(), sink, fixed_hooks());
+        if (!e.start()) __builtin_trap();
+        std::size_t off = 0;
+        while (off < in.size()) {
+          const std::size_t n = std::min<std::size_t>(in.size() - off, 1 + std::size_t{in[off]} * 8);
+          const Status st = e.receive(e.read_level(), in.subspan(off, n));
+          off += n;
+          if (!st) {
+            if (e.state() != Engine::State::failed || e.receive(e.read_level(), {}).alert != st.alert) __builtin_trap();
+            break;
+          }
+          for (std::size_t l = 0; l < kLevels; ++l) (void)e.take_output(static_cast<Level>(l));
+        }
+        break;
+      }
       RecordConnection s(server_config(), fixed_hooks());
       (void)s.start();
       std::size_t off = 0;

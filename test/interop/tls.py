@@ -7,12 +7,15 @@ Both directions (ustack-tls as client and as server) against
 `openssl s_server`/`s_client -tls1_3` for every suite, both groups and the
 three signature types, HelloRetryRequest, resumption, 0-RTT and KeyUpdate;
 against `gnutls-serv`/`gnutls-cli` for every suite and group. Application
-data must arrive byte for byte. Negative cases: an untrusted certificate
-and a wrong host name end with the right alert, on both sides.
+data must arrive byte for byte. Client certificates both ways: ustack-tls
+server --client-ca requiring one from `s_client -cert/-key`, and ustack-tls
+client --cert/--key presenting one to `s_server -Verify 1`. Negative cases:
+an untrusted certificate and a wrong host name end with the right alert, on
+both sides; a required client certificate missing or from an untrusted CA.
 
 Certificates are made at test time with `openssl req` in a temporary
 directory (a P-256 CA; RSA-2048, P-256 and Ed25519 leaves for localhost and
-127.0.0.1) and deleted afterwards: no private key is committed.
+127.0.0.1; a P-256 leaf from a second, untrusted CA) and deleted afterwards: no private key is committed.
 Skips (77) without openssl; the GnuTLS cases are skipped without gnutls-bin.
 """
 
@@ -137,10 +140,12 @@ def make_pki(d):
              "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"])
     keys = {"rsa": ["-newkey", "rsa:2048"], "p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
             "ed25519": ["-newkey", "ed25519"]}
+    keys["untrusted"] = keys["p256"]
     for name, args in keys.items():
+        ca = "otherca" if name == "untrusted" else "ca"
         run(["openssl", "req", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=localhost"] + args)
-        run(["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "2", "-extfile", "leaf.ext"])
+        run(["openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", "leaf.ext"])
 
 
 class Env:
@@ -363,6 +368,55 @@ def negative_cases(env):
         srv.kill()
 
 
+def client_certificate_cases(env):
+    # Our server requires a client certificate from our CA; s_client presents a P-256 one.
+    # (s_client sends the CA after the leaf: it builds its chain from -CAfile.) The
+    # server's key is RSA, so sig= here is the client's ECDSA CertificateVerify.
+    text = openssl_client_vs_ustack(env, "s_client presents a client certificate",
+                                    sclient_args=["-cert", env.path("p256.pem"), "-key", env.path("p256.key")],
+                                    server_args=["--client-ca", env.path("ca.pem")],
+                                    expect=["sig=ecdsa_secp256r1_sha256"])
+    check("peer_certs=" in text and "peer_certs=0" not in text, "our server verified s_client's certificate chain")
+    # Our client presents an RSA certificate (RSA-PSS CertificateVerify) to s_server -Verify 1,
+    # which refuses the handshake without one (checked below): data both ways means it took ours.
+    ustack_client_vs_openssl(env, "s_server -Verify 1: ustack-tls presents a client certificate",
+                             client_args=["--cert", env.path("rsa.pem"), "--key", env.path("rsa.key")],
+                             server_args=["-Verify", "1", "-CAfile", env.path("ca.pem"), "-verify_return_error"])
+    # Required but missing, or from a CA we do not trust: our server refuses.
+    for what, extra, alert in (
+            ("s_client without a client certificate", [], "certificate_required"),
+            ("s_client with an untrusted client certificate",
+             ["-cert", env.path("untrusted.pem"), "-key", env.path("untrusted.key")], "unknown_ca")):
+        port = free_port()
+        srv = Proc([env.exe, "server", "--port", str(port), "--cert", env.path("rsa.pem"), "--key",
+                    env.path("rsa.key"), "--echo", "--count", "1", "--client-ca", env.path("ca.pem")])
+        try:
+            wait_listen(port)
+            cli = Proc(["openssl", "s_client", "-tls1_3", "-quiet", "-connect", f"127.0.0.1:{port}",
+                        "-CAfile", env.path("ca.pem"), "-servername", "localhost"] + extra)
+            cli.write(b"must not be echoed\n")
+            rc = srv.wait()
+            cli.close_stdin()
+            cli.wait()
+            check(rc == 1 and f"alert sent: {alert}" in srv.stderr() and b"must not be echoed" not in cli.out,
+                  f"{what}: our server sends {alert}, no data released")
+        finally:
+            srv.kill()
+    # s_server -Verify 1 and our client without a certificate: s_server's alert reaches us.
+    port = free_port()
+    srv = Proc(["openssl", "s_server", "-tls1_3", "-quiet", "-naccept", "1", "-accept", str(port),
+                "-cert", env.path("rsa.pem"), "-key", env.path("rsa.key"), "-Verify", "1", "-CAfile", env.path("ca.pem")])
+    try:
+        wait_listen(port)
+        cli = Proc([env.exe, "client", "127.0.0.1", str(port), "--ca", env.path("ca.pem"), "--sni", "localhost"])
+        cli.write(b"must not arrive\n")
+        rc = cli.wait()
+        check(rc == 1 and "alert received: certificate_required" in cli.stderr() and b"must not arrive" not in srv.out,
+              "s_server -Verify 1, no client certificate: certificate_required reaches ustack-tls")
+    finally:
+        srv.kill()
+
+
 def body():
     if len(sys.argv) != 2:
         raise Failure("usage: tls.py USTACK_TLS_EXE")
@@ -401,6 +455,7 @@ def body():
         check("key_updates sent=1 received=1" in err, "s_server answered our KeyUpdate with its own")
         err = openssl_client_vs_ustack(env, "KeyUpdate from s_client ('K')", commands=True)
         check("key_updates sent=1 received=1" in err, "we answered s_client's requested KeyUpdate")
+        client_certificate_cases(env)
         gnutls_cases(env)
         negative_cases(env)
     finally:

@@ -4,6 +4,7 @@
 // certificates, resumption and 0-RTT; and the alert for each failure.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -11,6 +12,7 @@
 #include "test/unit/tls/rfc8448.hpp"
 #include "test/unit/tls/test_pki.hpp"
 #include "tls/engine.hpp"
+#include "tls/record.hpp"
 
 using namespace ustack;
 using namespace ustack::tls;
@@ -144,6 +146,251 @@ TEST_CASE("RFC 8448 §3 simple 1-RTT handshake, byte for byte", "[tls][engine][r
   CHECK(server.server_name() == "server");
   CHECK(cs.keylog == std::vector<std::string>{"SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
                                                "EXPORTER_SECRET", "SERVER_TRAFFIC_SECRET_0", "CLIENT_TRAFFIC_SECRET_0"});
+}
+
+namespace {
+
+// The §3 client's configuration: RFC 8448's NSS client offers the same
+// suites, groups and schemes in every trace.
+ClientConfig rfc8448_client() {
+  ClientConfig cc;
+  cc.server_name = "server";
+  cc.cipher_suites = {0x1301, 0x1303, 0x1302};
+  cc.groups = {0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 0x0103, 0x0104};
+  cc.key_share_groups = {group::x25519};
+  cc.signature_schemes = {0x0403, 0x0503, 0x0603, 0x0203, 0x0804, 0x0805, 0x0806, 0x0401,
+                          0x0501, 0x0601, 0x0201, 0x0402, 0x0502, 0x0602, 0x0202};
+  cc.extra_extensions = {{ext::renegotiation_info, {0}}, {ext::record_size_limit, {0x40, 0x01}}};
+  cc.pad_client_hello = true;
+  cc.verify = [](const std::vector<Buf>& chain, PKey& leaf) {
+    leaf = leaf_public_key(chain[0]);
+    return Status::success();
+  };
+  return cc;
+}
+
+// The trace's random bytes and private keys; a group without a key given
+// here cannot be used (the trace never uses it).
+Hooks rfc8448_hooks(const char* random_hex, const char* x25519_hex, const char* p256_hex) {
+  Hooks h;
+  const Buf r = hex(random_hex);
+  h.random = [r](MutBytes out) {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = r[i % r.size()];
+  };
+  const Buf k25519 = x25519_hex != nullptr ? hex(x25519_hex) : Buf{};
+  const Buf k256 = p256_hex != nullptr ? hex(p256_hex) : Buf{};
+  h.keygen = [k25519, k256](std::uint16_t g) -> std::optional<KeyShare> {
+    if (g == group::x25519 && !k25519.empty()) return KeyShare::from_x25519_private(k25519);
+    if (g == group::secp256r1 && !k256.empty()) return KeyShare::from_p256_private(k256);
+    return std::nullopt;
+  };
+  return h;
+}
+
+Buf concat(std::initializer_list<Bytes> parts) {
+  Buf out;
+  for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// Seals `plain` as the first record (sequence 0) under a fresh key for `secret`.
+Buf seal1(const Buf& secret, ContentType t, Bytes plain) {
+  RecordProtector p;
+  REQUIRE(p.init(*find_suite(TLS_AES_128_GCM_SHA256), secret, true));
+  Buf out;
+  REQUIRE(p.seal(t, plain, 0, out));
+  return out;
+}
+
+struct FixedReplay : ReplayGuard {
+  int calls = 0;
+  bool first_use(Bytes) override { return ++calls == 1; }
+};
+
+}  // namespace
+
+TEST_CASE("RFC 8448 §4 resumed 0-RTT handshake, byte for byte", "[tls][engine][rfc8448]") {
+  namespace R = rfc8448::resumed;
+  using K = std::pair<Level, Direction>;
+  ClientConfig cc = rfc8448_client();
+  cc.extension_order = {ext::server_name, ext::renegotiation_info, ext::supported_groups, ext::key_share,
+                        ext::early_data, ext::supported_versions, ext::signature_algorithms,
+                        ext::psk_key_exchange_modes, ext::record_size_limit, ext::padding};
+  // §3's NewSessionTicket: lifetime 30 s, age_add 0xfad6aac5, nonce 0000,
+  // max_early_data 1024; the PSK is §3's resumption secret. The client
+  // resumes 6 ms later (obfuscated_ticket_age 0xfad6aacb).
+  Session sess;
+  sess.suite = TLS_AES_128_GCM_SHA256;
+  sess.ticket = hex(R::ticket);
+  sess.psk = hex(rfc8448::resumption_psk);
+  sess.age_add = 0xfad6aac5;
+  sess.lifetime = 30;
+  sess.max_early_data = 1024;
+  sess.received_at_ms = 50000;
+  sess.server_name = "server";
+  cc.session = sess;
+  cc.now_ms = 50006;
+  cc.send_early_data = true;
+
+  ServerConfig sc;
+  sc.max_early_data = 1024;
+  FixedReplay replay;
+  sc.replay = &replay;
+  sc.now_ms = 90006;
+  int tickets_opened = 0;
+  sc.open_ticket = [&](Bytes t) -> std::optional<TicketContents> {
+    ++tickets_opened;
+    if (Buf(t.begin(), t.end()) != hex(R::ticket)) return std::nullopt;
+    TicketContents c;
+    c.suite = TLS_AES_128_GCM_SHA256;
+    c.issued_ms = 90000;
+    c.age_add = 0xfad6aac5;
+    c.lifetime = 30;
+    c.max_early_data = 1024;
+    c.sni = "server";
+    c.psk = Secret(hex(rfc8448::resumption_psk));
+    return c;
+  };
+  sc.ee_extra_extensions = {{ext::supported_groups, hex("0012001d00170018001901000101010201030104")},
+                            {ext::record_size_limit, {0x40, 0x01}}};
+  sc.ee_extension_order = {ext::supported_groups, ext::record_size_limit, ext::server_name, ext::early_data};
+
+  RecordingSink cs, ss;
+  Engine client(cc, cs, rfc8448_hooks(R::client_random, R::client_x25519_private, nullptr));
+  Engine server(sc, ss, rfc8448_hooks(R::server_random, R::server_x25519_private, nullptr));
+  REQUIRE(client.start().ok);
+  REQUIRE(server.start().ok);
+
+  // The ClientHello, padded to 512 bytes (RFC 7685) with the binder last.
+  const Buf ch = client.take_output(Level::initial);
+  CHECK(H(ch) == H(hex(R::client_hello)));
+  // 0-RTT data under client_early_traffic_secret, announced with the hello.
+  REQUIRE(cs.secrets.count(K{Level::early, Direction::write}) == 1);
+  RecordProtector early;
+  REQUIRE(early.init(*find_suite(TLS_AES_128_GCM_SHA256), cs.secrets[K{Level::early, Direction::write}], true));
+  Buf rec;
+  REQUIRE(early.seal(ContentType::application_data, hex(R::early_data), 0, rec));
+  CHECK(H(rec) == H(hex(R::early_data_record)));
+
+  REQUIRE(server.receive(Level::initial, ch).ok);
+  CHECK(tickets_opened == 1);
+  CHECK(server.early_data_accepted());
+  CHECK(ss.secrets[K{Level::early, Direction::read}] == cs.secrets[K{Level::early, Direction::write}]);
+  const Buf sh = server.take_output(Level::initial);
+  CHECK(H(sh) == H(hex(R::server_hello)));
+  const Buf flight = server.take_output(Level::handshake);
+  CHECK(H(flight) == H(concat({hex(R::encrypted_extensions), hex(R::server_finished)})));
+  CHECK(H(seal1(ss.secrets[K{Level::handshake, Direction::write}], ContentType::handshake, flight)) ==
+        H(hex(R::server_flight_record)));
+  CHECK(server.read_level() == Level::early);  // waiting for EndOfEarlyData
+
+  REQUIRE(client.receive(Level::initial, sh).ok);
+  REQUIRE(client.receive(Level::handshake, flight).ok);
+  CHECK(client.resumed());
+  CHECK(client.early_data_accepted());
+  REQUIRE(client.handshake_complete());
+  // EndOfEarlyData is the second record under the early key.
+  const Buf eoed = client.take_output(Level::early);
+  CHECK(H(eoed) == "05000000");
+  rec.clear();
+  REQUIRE(early.seal(ContentType::handshake, eoed, 0, rec));
+  CHECK(H(rec) == H(hex(R::end_of_early_data_record)));
+  const Buf cfin = client.take_output(Level::handshake);
+  CHECK(H(seal1(cs.secrets[K{Level::handshake, Direction::write}], ContentType::handshake, cfin)) ==
+        H(hex(R::client_finished_record)));
+
+  REQUIRE(server.receive(Level::early, eoed).ok);
+  REQUIRE(server.receive(Level::handshake, cfin).ok);
+  REQUIRE(server.handshake_complete());
+  CHECK(server.resumed());
+  const Buf app = hex(rfc8448::application_data);
+  CHECK(H(seal1(cs.secrets[K{Level::application, Direction::write}], ContentType::application_data, app)) ==
+        H(hex(R::client_application_record)));
+  CHECK(H(seal1(ss.secrets[K{Level::application, Direction::write}], ContentType::application_data, app)) ==
+        H(hex(R::server_application_record)));
+  CHECK(ss.secrets[K{Level::application, Direction::read}] == cs.secrets[K{Level::application, Direction::write}]);
+}
+
+TEST_CASE("RFC 8448 §5 HelloRetryRequest, byte for byte", "[tls][engine][rfc8448]") {
+  namespace R = rfc8448::hrr;
+  using K = std::pair<Level, Direction>;
+  ClientConfig cc = rfc8448_client();
+  cc.groups = {group::x25519, group::secp256r1, 0x0018};
+  cc.extension_order = {ext::server_name, ext::renegotiation_info, ext::supported_groups, ext::key_share,
+                        ext::supported_versions, ext::signature_algorithms, ext::cookie,
+                        ext::psk_key_exchange_modes, ext::record_size_limit, ext::padding};
+
+  const Buf cert_msg = hex(rfc8448::certificate);
+  const Buf cert_der(cert_msg.begin() + 4 + 1 + 3 + 3, cert_msg.end() - 2);
+  const Buf cv_msg = hex(R::certificate_verify);
+  const Buf signature(cv_msg.begin() + 8, cv_msg.end());
+  ServerConfig sc;
+  sc.groups = {group::secp256r1};  // the server wants P-256; the client's share is X25519
+  sc.cert_chain = {cert_der};
+  sc.key = leaf_public_key(cert_der);
+  sc.sign = [&](std::uint16_t, Bytes, Buf& sig) {
+    sig = signature;
+    return true;
+  };
+  sc.hrr_cookie = hex(R::cookie);
+  sc.ee_extra_extensions = {{ext::supported_groups, hex("000600170018001d")}, {ext::record_size_limit, {0x40, 0x01}}};
+  sc.ee_extension_order = {ext::supported_groups, ext::record_size_limit, ext::server_name};
+
+  RecordingSink cs, ss;
+  Engine client(cc, cs, rfc8448_hooks(R::client_random, R::client_x25519_private, R::client_p256_private));
+  Engine server(sc, ss, rfc8448_hooks(R::server_random, nullptr, R::server_p256_private));
+  REQUIRE(client.start().ok);
+  REQUIRE(server.start().ok);
+
+  const Buf ch1 = client.take_output(Level::initial);
+  CHECK(H(ch1) == H(hex(R::client_hello_1)));  // 180 bytes: not padded
+  REQUIRE(server.receive(Level::initial, ch1).ok);
+  const Buf hrr = server.take_output(Level::initial);
+  CHECK(H(hrr) == H(hex(R::hello_retry_request)));
+  CHECK_FALSE(server.has_output());
+  REQUIRE(client.receive(Level::initial, hrr).ok);
+  const Buf ch2 = client.take_output(Level::initial);
+  CHECK(H(ch2) == H(hex(R::client_hello_2)));  // P-256 share, the cookie, padded to 512
+
+  SECTION("the handshake completes with the RFC's bytes") {
+    REQUIRE(server.receive(Level::initial, ch2).ok);
+    const Buf sh = server.take_output(Level::initial);
+    CHECK(H(sh) == H(hex(R::server_hello)));
+    const Buf flight = server.take_output(Level::handshake);
+    CHECK(H(flight) == H(concat({hex(R::encrypted_extensions), hex(rfc8448::certificate), cv_msg,
+                                 hex(R::server_finished)})));
+    CHECK(H(seal1(ss.secrets[K{Level::handshake, Direction::write}], ContentType::handshake, flight)) ==
+          H(hex(R::server_flight_record)));
+    REQUIRE(client.receive(Level::initial, sh).ok);
+    REQUIRE(client.receive(Level::handshake, flight).ok);  // really verifies the RFC's RSA-PSS signature
+    REQUIRE(client.handshake_complete());
+    CHECK(client.did_hrr());
+    CHECK(client.group() == group::secp256r1);
+    const Buf cfin = client.take_output(Level::handshake);
+    CHECK(H(seal1(cs.secrets[K{Level::handshake, Direction::write}], ContentType::handshake, cfin)) ==
+          H(hex(R::client_finished_record)));
+    REQUIRE(server.receive(Level::handshake, cfin).ok);
+    CHECK(server.handshake_complete());
+    CHECK(server.did_hrr());
+  }
+  SECTION("a second ClientHello without the cookie: illegal_parameter") {
+    // Drop the cookie extension (type 0x002c, 0x74 bytes of body) and fix
+    // up the lengths; the server must refuse it.
+    Buf bad = ch2;
+    const Buf needle = hex("002c0074");
+    auto at = std::search(bad.begin(), bad.end(), needle.begin(), needle.end());
+    REQUIRE(at != bad.end());
+    bad.erase(at, at + 4 + 0x74);
+    const std::size_t body = bad.size() - 4;
+    bad[1] = static_cast<std::uint8_t>(body >> 16);
+    bad[2] = static_cast<std::uint8_t>(body >> 8);
+    bad[3] = static_cast<std::uint8_t>(body);
+    const std::size_t ext_len_at = 4 + 2 + 32 + 1 + 2 + 6 + 2;
+    const std::size_t ext_len = bad.size() - ext_len_at - 2;
+    bad[ext_len_at] = static_cast<std::uint8_t>(ext_len >> 8);
+    bad[ext_len_at + 1] = static_cast<std::uint8_t>(ext_len);
+    CHECK(server.receive(Level::initial, bad).alert == Alert::illegal_parameter);
+  }
 }
 
 namespace {
@@ -324,6 +571,43 @@ TEST_CASE("negotiation failures and protocol violations", "[tls][engine]") {
     Buf m;
     emit_client_hello(m, ch);
     CHECK(s.receive(Level::initial, m).alert == Alert::protocol_version);
+  }
+  SECTION("TLS 1.2 ServerHello: protocol_version; with the downgrade sentinel: illegal_parameter") {
+    for (std::uint8_t last : {0x00, 0x01, 0x02}) {
+      Fixture f;
+      Engine c(f.cc, f.cs);
+      REQUIRE(c.start().ok);
+      ServerHello sh;  // a TLS 1.2 ServerHello: no supported_versions
+      const std::uint8_t tail[8] = {0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44, last};
+      std::copy(std::begin(tail), std::end(tail), sh.random.end() - 8);
+      sh.cipher_suite = 0xc02f;
+      sh.extensions.push_back({ext::renegotiation_info, {0}});
+      Buf m;
+      emit_server_hello(m, sh);
+      INFO("last sentinel byte " << int(last));
+      CHECK(c.receive(Level::initial, m).alert == (last <= 1 ? Alert::illegal_parameter : Alert::protocol_version));
+    }
+  }
+  SECTION("oversized and truncated handshake messages: decode_error") {
+    Fixture f;
+    Engine s(f.sc, f.ss);
+    REQUIRE(s.start().ok);
+    // A header claiming 16 MiB is refused at once, before any body arrives.
+    CHECK(s.receive(Level::initial, hex("01ffffff")).alert == Alert::decode_error);
+    CHECK(s.state() == Engine::State::failed);
+    // A ClientHello whose body ends inside its cipher suites.
+    Engine s2(f.sc, f.ss);
+    REQUIRE(s2.start().ok);
+    Engine c(f.cc, f.cs);
+    REQUIRE(c.start().ok);
+    Buf ch = c.take_output(Level::initial);
+    const std::size_t cut = 4 + 2 + 32 + 1 + 3;
+    ch.resize(cut);
+    ch[1] = 0;
+    ch[2] = 0;
+    ch[3] = static_cast<std::uint8_t>(cut - 4);
+    CHECK(s2.receive(Level::initial, ch).alert == Alert::decode_error);
+    CHECK_FALSE(s2.has_output());
   }
   SECTION("handshake message at the wrong level or state: unexpected_message") {
     Fixture f;

@@ -194,6 +194,17 @@ TEST_CASE("record face: tampering and violations are alerted", "[tls][record_lay
     CHECK_FALSE(st.ok);
     CHECK(c.alert_received() == Alert::bad_record_mac);
   }
+  SECTION("a received fatal alert ends the connection for good, with that alert") {
+    Pair p;
+    RecordConnection s(p.sc);
+    REQUIRE(s.start().ok);
+    // A plaintext alert with an unknown description (and level byte): fatal in TLS 1.3.
+    CHECK(s.feed(hex("1507000002 4dec")).alert == static_cast<Alert>(0xec));
+    CHECK(s.failed());
+    CHECK_FALSE(s.alert_sent());
+    CHECK(s.feed(hex("1603010001 01")).alert == static_cast<Alert>(0xec));
+    CHECK(s.feed({}).alert == static_cast<Alert>(0xec));
+  }
   SECTION("oversized record: record_overflow") {
     Pair p;
     RecordConnection s(p.sc);
