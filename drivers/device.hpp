@@ -33,6 +33,9 @@ struct DeviceCaps {
   bool tx_udp_cksum = false;
   bool tx_tcp_cksum = false;
   bool tso = false;
+  // Accepts mbuf chains (RTE_ETH_TX_OFFLOAD_MULTI_SEGS): TCP then sends
+  // payload as indirect mbufs into its send buffer instead of copying it.
+  bool tx_multi_seg = false;
   bool mc_filter = false;  // can program an exact multicast MAC list
 };
 

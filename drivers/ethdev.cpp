@@ -204,6 +204,7 @@ bool EthdevPort::configure(const EthdevConfig& cfg, std::string& err) {
   caps_.tx_udp_cksum = (txo & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
   caps_.tx_tcp_cksum = (txo & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0;
   caps_.tso = (txo & RTE_ETH_TX_OFFLOAD_TCP_TSO) != 0;
+  caps_.tx_multi_seg = (txo & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
   // Probe the multicast list with an empty list (which is also the state we want).
   caps_.mc_filter = rte_eth_dev_set_mc_addr_list(port_, nullptr, 0) == 0;
 
@@ -342,6 +343,7 @@ std::string EthdevPort::describe() const {
   add(caps_.tx_udp_cksum, "tx-udp-cksum");
   add(caps_.tx_tcp_cksum, "tx-tcp-cksum");
   add(caps_.tso, "tso");
+  add(caps_.tx_multi_seg, "tx-multi-seg");
   add(caps_.mc_filter, "mc-filter");
   s += ", offloads: " + (off.empty() ? std::string("none") : off);
   return s;

@@ -1,6 +1,7 @@
 #include "drivers/mem_pair.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace ustack {
@@ -31,16 +32,38 @@ MemPair::~MemPair() {
 std::uint16_t MemPair::End::rx_burst(std::span<rte_mbuf*> pkts, TimeNs /*now*/) {
   const std::size_t cap = rx_.slots.size();
   const auto n = static_cast<std::uint16_t>(std::min({pkts.size(), rx_.size, std::size_t{UINT16_MAX}}));
+  std::uint16_t got = 0;
   for (std::uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx_.slots[rx_.head];
-    // A wire carries bytes, not the sender's offload requests: the receiver
-    // sees what a NIC without offloads would give it.
-    m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
-    pkts[i] = m;
     rx_.head = rx_.head + 1 == cap ? 0 : rx_.head + 1;
+    // A wire carries bytes, not the sender's mbufs: a chain (multi-segment
+    // TX) arrives as one contiguous frame, as a NIC receives it.
+    if (m->nb_segs > 1 && !(m = linearize(m))) {
+      ++rx_.counters.dropped_no_mbuf;
+      continue;
+    }
+    // Nor the sender's offload requests: the receiver sees what a NIC
+    // without offloads would give it.
+    m->ol_flags &= ~RTE_MBUF_F_TX_OFFLOAD_MASK;
+    pkts[got++] = m;
   }
   rx_.size -= n;
-  return n;
+  return got;
+}
+
+rte_mbuf* MemPair::End::linearize(rte_mbuf* chain) {
+  rte_mbuf* m = rte_pktmbuf_alloc(chain->pool);
+  const std::uint32_t len = rte_pktmbuf_pkt_len(chain);
+  char* dst = m && rte_pktmbuf_tailroom(m) >= len ? rte_pktmbuf_append(m, static_cast<std::uint16_t>(len)) : nullptr;
+  if (dst) {
+    const void* src = rte_pktmbuf_read(chain, 0, len, dst);
+    if (src != dst) std::memcpy(dst, src, len);
+  } else {
+    rte_pktmbuf_free(m);
+    m = nullptr;
+  }
+  rte_pktmbuf_free(chain);
+  return m;
 }
 
 std::uint16_t MemPair::End::tx_burst(std::span<rte_mbuf*> pkts, TimeNs /*now*/) {

@@ -39,6 +39,7 @@ class MemPair {
   // refused because that ring was full (returned to the caller by tx_burst).
   struct Counters {
     std::uint64_t delivered = 0, dropped_full = 0;
+    std::uint64_t dropped_no_mbuf = 0;  // a chain found no mbuf to arrive in
   };
   const Counters& a_to_b() const { return a_to_b_.counters; }
   const Counters& b_to_a() const { return b_to_a_.counters; }
@@ -66,6 +67,8 @@ class MemPair {
     bool set_allmulticast(bool on) override { return on; }
 
    private:
+    // One contiguous copy of `chain` (which is freed), or nullptr.
+    static rte_mbuf* linearize(rte_mbuf* chain);
     DeviceCaps caps_;
     Ring& rx_;
     Ring& tx_;

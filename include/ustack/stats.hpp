@@ -103,6 +103,7 @@ namespace ustack {
   X(tcp_rx_segments)                                                          \
   X(tcp_tx_segments)                                                          \
   X(tcp_tx_retransmits)                                                       \
+  X(tcp_tx_zero_copy)                                                       \
   X(tcp_tx_rst)                                                               \
   X(tcp_tx_challenge_ack)                                                     \
   X(tcp_oow_ack_limited)                                                      \

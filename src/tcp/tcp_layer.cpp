@@ -18,6 +18,23 @@ using namespace wire::tcp_flag;
 
 namespace {
 
+// Below this a segment's payload is copied even when the device takes mbuf
+// chains: one memcpy of a few hundred bytes costs less than the indirect
+// mbufs (an allocation and two reference-count updates each).
+constexpr std::uint32_t kChainMin = 512;
+
+// The unfolded sum of a chain's bytes from `m` on, for the TCP checksum.
+std::uint32_t chain_sum(const rte_mbuf* m) {
+  std::uint32_t sum = 0;
+  bool odd = false;  // the segment starts at an odd offset of the payload
+  for (; m != nullptr; m = m->next) {
+    const std::uint32_t s = wire::checksum_add(Bytes{rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len});
+    sum += odd ? wire::checksum_at_odd_offset(s) : wire::checksum_reduce(s);
+    odd ^= (m->data_len & 1) != 0;
+  }
+  return sum;
+}
+
 constexpr std::uint32_t kNone = 0xffffffffu;
 // RFC 9293 §3.7.1: the MSS to assume when the peer sends none.
 constexpr std::uint16_t kDefaultPeerMss = 536;
@@ -1615,7 +1632,11 @@ bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags fla
     len = static_cast<std::uint32_t>(max_payload);
     if (flags.fin()) flags = TcpFlags{static_cast<std::uint8_t>(flags.bits & ~TcpFlags::kFin)}, r.flags = flags;
   }
-  Packet p = len ? c.snd.segment_copy(seq, len, pool_) : Packet::alloc(pool_);
+  // Payload as indirect mbufs into the send buffer when the device takes
+  // chains; copied when it cannot, and for small segments, where one memcpy
+  // costs less than the extra mbufs and reference counts.
+  const bool chained = len >= kChainMin && stack_.caps().tx_multi_seg;
+  Packet p = !len ? Packet::alloc(pool_) : chained ? c.snd.segment(seq, len, pool_) : c.snd.segment_copy(seq, len, pool_);
   if (!p) {
     count(StackCounter::tcp_tx_drop_no_mbuf);
     // Nothing left: make sure a timer brings us back (the RTO covers data).
@@ -1633,9 +1654,13 @@ bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags fla
     count(StackCounter::tcp_tx_drop_no_mbuf);
     return false;
   }
-  const Bytes payload = Bytes{p.data()}.subspan(hl);
   const bool offload = stack_.caps().tx_tcp_cksum;
-  r.emit(hdr, c.t.local, c.t.remote, payload, !offload);
+  if (chained) {
+    r.emit_split(hdr, c.t.local, c.t.remote, static_cast<std::uint16_t>(len),
+                 offload ? std::nullopt : std::optional<std::uint32_t>{chain_sum(p.get()->next)});
+  } else {
+    r.emit(hdr, c.t.local, c.t.remote, Bytes{p.data()}.subspan(hl), !offload);
+  }
   if (offload) {
     rte_mbuf* m = p.get();
     m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
@@ -1645,6 +1670,7 @@ bool TcpLayer::send_segment(Conn& c, SeqNum seq, std::uint32_t len, TcpFlags fla
   stack_.ip_output(std::move(p), c.t.remote, wire::ipproto::kTcp, now);
 
   count(StackCounter::tcp_tx_segments);
+  if (chained) count(StackCounter::tcp_tx_zero_copy);
   ++c.st.segs_out;
   const std::uint32_t seg_len = len + (syn ? 1 : 0) + (flags.fin() ? 1 : 0);
   if (retransmit || seq < c.snd_max) {

@@ -23,6 +23,20 @@ constexpr std::uint16_t checksum_fold(std::uint32_t sum) {
   return static_cast<std::uint16_t>(~sum);
 }
 
+// Folds carries without complementing: a partial sum in 16 bits, safe to add
+// to others without overflowing 32 bits.
+constexpr std::uint32_t checksum_reduce(std::uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum;
+}
+
+// A partial sum over bytes that begin at an odd offset of the checksummed
+// data, made addable to the rest: the same sum byte-swapped (RFC 1071 §2(B)).
+constexpr std::uint32_t checksum_at_odd_offset(std::uint32_t sum) {
+  const std::uint32_t s = checksum_reduce(sum);
+  return ((s & 0xff) << 8) | (s >> 8);
+}
+
 inline std::uint16_t internet_checksum(Bytes data) { return checksum_fold(checksum_add(data)); }
 
 // True when `data` (with its checksum field in place) sums to all ones.

@@ -98,6 +98,13 @@ std::size_t TcpRepr::options_len() const {
 }
 
 void TcpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Bytes payload, bool compute_checksum) const {
+  // The header is a multiple of 4 bytes, so the payload sum chains at an even offset.
+  emit_split(out, src, dst, static_cast<std::uint16_t>(payload.size()),
+             compute_checksum ? std::optional<std::uint32_t>{checksum_add(payload)} : std::nullopt);
+}
+
+void TcpRepr::emit_split(MutBytes out, Ipv4Addr src, Ipv4Addr dst, std::uint16_t payload_len,
+                         std::optional<std::uint32_t> payload_sum) const {
   const std::size_t hl = header_len();
   store_be16(out, TcpSegment::kSrcPortOff, src_port);
   store_be16(out, TcpSegment::kDstPortOff, dst_port);
@@ -147,12 +154,10 @@ void TcpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Bytes payload, bool
     }
   }
 
-  const auto tcp_len = static_cast<std::uint16_t>(hl + payload.size());
+  const auto tcp_len = static_cast<std::uint16_t>(hl + payload_len);
   const std::uint32_t ph = pseudo_header_sum(src, dst, ipproto::kTcp, tcp_len);
-  if (compute_checksum) {
-    // The header is a multiple of 4 bytes, so the payload sum chains at an
-    // even offset.
-    const std::uint32_t sum = checksum_add(payload, checksum_add(Bytes{out.data(), hl}, ph));
+  if (payload_sum) {
+    const std::uint32_t sum = checksum_add(Bytes{out.data(), hl}, checksum_reduce(ph) + checksum_reduce(*payload_sum));
     store_be16(out, TcpSegment::kChecksumOff, checksum_fold(sum));
   } else {
     store_be16(out, TcpSegment::kChecksumOff, static_cast<std::uint16_t>(~checksum_fold(ph)));

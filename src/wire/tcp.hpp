@@ -264,6 +264,11 @@ struct TcpRepr {
   // adds the header and payload and stores the complement. For TSO the
   // pseudo-header length must be 0 instead, which this does not do.
   void emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Bytes payload, bool compute_checksum = true) const;
+  // The same for a payload that is not contiguous (an mbuf chain): its
+  // length, and its unfolded sum (checksum_add, chained at even offsets),
+  // or nullopt to leave the checksum to the NIC as above.
+  void emit_split(MutBytes out, Ipv4Addr src, Ipv4Addr dst, std::uint16_t payload_len,
+                  std::optional<std::uint32_t> payload_sum) const;
 
   bool operator==(const TcpRepr&) const = default;
 };

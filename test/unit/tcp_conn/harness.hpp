@@ -35,9 +35,10 @@ struct TcpPair {
   tcp::TcpLayer ta;
   tcp::TcpLayer tb;
 
-  static DeviceCaps caps(std::uint8_t n) {
+  static DeviceCaps caps(std::uint8_t n, bool multi_seg = false) {
     DeviceCaps c;
     c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
+    c.tx_multi_seg = multi_seg;  // chained zero-copy TX; the pair linearizes on delivery
     return c;
   }
   static StackConfig config(std::uint8_t n) {
@@ -57,8 +58,8 @@ struct TcpPair {
   }
 
   TcpPair(const tcp::TcpConfig& cfg = {}, std::uint64_t seed = 1, FaultConfig a_rx = {}, FaultConfig a_tx = {},
-          rte_mempool* mp = nullptr, std::size_t ring = 4096)
-      : wire(ring, caps(1), caps(2)),
+          rte_mempool* mp = nullptr, std::size_t ring = 4096, bool multi_seg = false)
+      : wire(ring, caps(1, multi_seg), caps(2, multi_seg)),
         tee(open_tee(wire.b())),
         fa(wire.a(), seed, a_rx, a_tx, 16384),
         a(fa, config(1), mp ? mp : test::pool(), now),
