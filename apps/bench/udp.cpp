@@ -166,13 +166,14 @@ struct Sink {
   std::uint32_t expect = 0;  // sequence number of the datagram in flight
   // udp_rr64: echo what arrives back to its sender (copying both ways).
   bool echo = false;
-  // udp_pps: several datagrams in flight, numbered consecutively.
+  // udp_pps: several datagrams in flight, numbered consecutively, timed per
+  // burst from outside (no TSC read per datagram).
   bool advance = false;
   std::array<std::uint8_t, 2048> buf{};
 
   static void on_readable(UdpSocket& s, TimeNs now, void* ctx) {
     auto* self = static_cast<Sink*>(ctx);
-    self->last_tsc = rte_rdtsc();
+    if (!self->advance) self->last_tsc = rte_rdtsc();
     if (self->echo) {
       const auto info = s.recv_from(MutBytes{self->buf});
       if (!info || info->len != kMsg || load_be32(Bytes{self->buf}, 0) != self->expect) ++self->bad;
