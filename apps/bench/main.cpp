@@ -135,8 +135,11 @@ int main(int argc, char** argv) {
     } else if (mcast && f == "--fanout") {
       uopt.fanout.clear();
       for (const auto n : split(value())) {
-        const std::uint64_t k = parse_count("--fanout", n);
-        if (k > 100) usage_error("--fanout: at most 100 sockets per case");
+        char* end = nullptr;
+        const std::string v(n);
+        const unsigned long k = std::strtoul(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || k == 0 || k > 100)
+          usage_error("bad --fanout '" + v + "': expected socket counts 1..100, comma-separated");
         if (std::find(uopt.fanout.begin(), uopt.fanout.end(), k) != uopt.fanout.end())
           usage_error("--fanout: " + std::to_string(k) + " given twice");
         uopt.fanout.push_back(static_cast<std::uint32_t>(k));
