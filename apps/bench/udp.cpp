@@ -483,7 +483,8 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
     }
     CaseResult c;
     c.name = "mcast_fanout_" + std::to_string(n);
-    c.what = fmt("64-byte datagram to a group %.0f sockets joined, send call until the last member's callback", n);
+    c.what = fmt("64-byte datagram to a group joined by %.0f socket", n) + (n == 1 ? "" : "s") +
+             ", send call until the last member's callback";
     c.shown = show::kLatency | show::kPps | show::kAllocs;
     // pps: copies delivered per second at the median datagram.
     fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), n);
