@@ -39,4 +39,19 @@ struct TlsOptions {
 // libssl, both in memory on one thread: handshakes per second and latency.
 std::vector<CaseResult> bench_tls(const TlsOptions& opt);
 
+struct UdpOptions {
+  std::uint64_t iterations = 200'000;       // ustack datagrams (udp) or datagrams per fan-out (mcast)
+  std::uint64_t kernel_iterations = 50'000;  // the same for the kernel
+  std::string only;                          // udp: comma-separated subset of oneway,rr64,pps
+  std::vector<std::uint32_t> fanout{1, 8, 64};  // mcast: receiving sockets per case
+};
+
+// UDP on two stacks over the in-memory pair vs the kernel's UDP over
+// loopback: one-way latency, 64-byte round trip, datagrams per second,
+// allocations per datagram.
+std::vector<CaseResult> bench_udp(const UdpOptions& opt, rte_mempool* pool);
+// Multicast fan-out to N joined sockets on the receiving stack vs the
+// kernel's multicast over lo to N joined sockets.
+std::vector<CaseResult> bench_mcast(const UdpOptions& opt, rte_mempool* pool);
+
 }  // namespace ustack::bench

@@ -5,18 +5,21 @@
 //   ustack-bench tcp  [--iterations N] [--kernel-iterations N] [--bulk-mib N]
 //                     [--conns N] [--only LIST] [--json FILE]
 //   ustack-bench tls  [--iterations N] [--json FILE]
+//   ustack-bench udp  [--iterations N] [--kernel-iterations N] [--only LIST] [--json FILE]
+//   ustack-bench mcast [--iterations N] [--kernel-iterations N] [--fanout LIST] [--json FILE]
 //
-// Later cases (udp, mcast, shim, quic) are added as subcommands with the
-// same output shape.
+// Later cases (shim, quic) are added as subcommands with the same output shape.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "apps/bench/cases.hpp"
 
@@ -33,6 +36,7 @@ void usage() {
   std::printf(
       "usage: ustack-bench CASE [--iterations N] [--kernel-iterations N] [--json FILE]\n"
       "                         [--bulk-mib N] [--conns N] [--only LIST]   (tcp only)\n"
+      "                         [--only LIST] (udp)  [--fanout LIST] (mcast)\n"
       "       (tls takes --iterations and --json only)\n"
       "cases:\n"
       "  l2l3   ICMP echo through two stacks on the in-memory pair (one core) vs the\n"
@@ -45,6 +49,18 @@ void usage() {
       "         connection, heap allocations per packet\n"
       "         (defaults: --iterations 20000 --kernel-iterations 10000 --bulk-mib 512\n"
       "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n"
+      "  udp    UDP through two stacks on the in-memory pair (one core) vs the kernel's\n"
+      "         UDP over loopback (one thread): one-way latency (send call to receive\n"
+      "         callback) and 64-byte round trip p50/p99/p99.9, datagrams per second,\n"
+      "         heap allocations per datagram\n"
+      "         (defaults: --iterations 200000 --kernel-iterations 50000;\n"
+      "          --only oneway,rr64,pps runs a subset)\n"
+      "  mcast  multicast fan-out: one datagram to N sockets joined to a group on the\n"
+      "         receiving stack vs the kernel's multicast over lo to N joined sockets:\n"
+      "         latency until the last member has it, deliveries per second, heap\n"
+      "         allocations per delivery\n"
+      "         (defaults: --iterations 50000 --kernel-iterations 10000 --fanout 1,8,64;\n"
+      "          at most 100 sockets per case)\n"
       "  tls    TLS 1.3 full and resumed handshakes, client and server in memory on one\n"
       "         core: ustack's engine vs OpenSSL's libssl through a BIO pair, handshakes\n"
       "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n");
@@ -65,6 +81,18 @@ std::uint64_t parse_count(std::string_view flag, std::string_view v) {
   return n;
 }
 
+// "a,b,c" -> {"a", "b", "c"}; "" and "a,,b" yield empty names, which callers reject.
+std::vector<std::string_view> split(std::string_view list) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto comma = list.find(',');
+    out.push_back(list.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,12 +102,16 @@ int main(int argc, char** argv) {
     usage();
     return 0;
   }
-  const bool tcp = which == "tcp";
-  const bool tls = which == "tls";
-  if (which != "l2l3" && !tcp && !tls) usage_error("unknown case '" + std::string(which) + "'");
+  const bool tcp = which == "tcp", udp = which == "udp", mcast = which == "mcast", tls = which == "tls";
+  if (which != "l2l3" && !tcp && !udp && !mcast && !tls) usage_error("unknown case '" + std::string(which) + "'");
   Options opt;
   TcpOptions topt;
+  UdpOptions uopt;
   TlsOptions lopt;
+  if (mcast) {
+    uopt.iterations = 50'000;
+    uopt.kernel_iterations = 10'000;
+  }
   std::string json;
   for (int i = 2; i < argc; ++i) {
     const std::string_view f = argv[i];
@@ -87,8 +119,9 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("missing value for " + std::string(f));
       return argv[++i];
     };
-    if (f == "--iterations") opt.iterations = topt.iterations = lopt.iterations = parse_count(f, value());
-    else if (!tls && f == "--kernel-iterations") opt.kernel_iterations = topt.kernel_iterations = parse_count(f, value());
+    if (f == "--iterations") opt.iterations = topt.iterations = uopt.iterations = lopt.iterations = parse_count(f, value());
+    else if (!tls && f == "--kernel-iterations")
+      opt.kernel_iterations = topt.kernel_iterations = uopt.kernel_iterations = parse_count(f, value());
     else if (f == "--json") json = value();
     else if (tcp && f == "--only") {
       topt.only = value();
@@ -99,6 +132,23 @@ int main(int argc, char** argv) {
           usage_error("--only: unknown case '" + std::string(name) + "' (handshake, rr64, bulk, cps, memory)");
         if (name.size() == rest.size()) break;
         rest.remove_prefix(name.size() + 1);
+      }
+    } else if (udp && f == "--only") {
+      uopt.only = value();
+      for (const auto name : split(uopt.only))
+        if (name != "oneway" && name != "rr64" && name != "pps")
+          usage_error("--only: unknown case '" + std::string(name) + "' (oneway, rr64, pps)");
+    } else if (mcast && f == "--fanout") {
+      uopt.fanout.clear();
+      for (const auto n : split(value())) {
+        char* end = nullptr;
+        const std::string v(n);
+        const unsigned long k = std::strtoul(v.c_str(), &end, 10);
+        if (v.empty() || *end != '\0' || k == 0 || k > 100)
+          usage_error("bad --fanout '" + v + "': expected socket counts 1..100, comma-separated");
+        if (std::find(uopt.fanout.begin(), uopt.fanout.end(), k) != uopt.fanout.end())
+          usage_error("--fanout: " + std::to_string(k) + " given twice");
+        uopt.fanout.push_back(static_cast<std::uint32_t>(k));
       }
     } else if (tcp && f == "--bulk-mib") {
       topt.bulk_bytes = parse_count(f, value());
@@ -141,7 +191,10 @@ int main(int argc, char** argv) {
   }
   wall0 = seconds(CLOCK_MONOTONIC);  // the run, not EAL start-up
   cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-  const int rc = finish(tcp ? bench_tcp(topt, pool) : bench_l2l3(opt, pool));
+  const int rc = finish(tcp     ? bench_tcp(topt, pool)
+                        : udp   ? bench_udp(uopt, pool)
+                        : mcast ? bench_mcast(uopt, pool)
+                                : bench_l2l3(opt, pool));
   rte_eal_cleanup();
   return rc;
 }

@@ -161,7 +161,11 @@ class Stack {
   void emit_frame(Packet&& pkt, const MacAddr& dst_mac, std::uint16_t ethertype, TimeNs now);
   void send_arp(wire::ArpOp op, const MacAddr& eth_dst, const MacAddr& tha, Ipv4Addr tpa, TimeNs now);
   bool icmp_error_allowed(TimeNs now);
-  std::optional<Ipv4Addr> next_hop(Ipv4Addr dst) const;
+  // The on-link destination itself, else the gateway; false: no route. A
+  // plain out-parameter, not an optional: GCC 12 kept an optional<Ipv4Addr>
+  // in a stack slot written as two narrow stores and read back as one word,
+  // a store-forwarding stall on every packet sent (~10 ns each).
+  bool next_hop(Ipv4Addr dst, Ipv4Addr& hop) const;
 
   StackConfig cfg_;
   rte_mempool* pool_;

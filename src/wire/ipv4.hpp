@@ -155,8 +155,16 @@ struct Ipv4Repr {
       store8(out, kIpv4MinHeaderLen + 1, kIpv4RouterAlertLen);
       store_be16(out, kIpv4MinHeaderLen + 2, 0);
     }
-    if (compute_checksum)
-      store_be16(out, Ipv4Packet::kChecksumOff, internet_checksum(Bytes{out.data(), header_len()}));
+    if (compute_checksum) {
+      // Summed from the values, not from the bytes just written: reading
+      // them back as words would stall on store forwarding.
+      const auto hl = static_cast<std::uint32_t>(header_len());
+      std::uint32_t sum = ((0x40u | hl / 4) << 8 | tos) + hl + payload_len + ident + (dont_fragment ? Ipv4Packet::kFlagDf : 0u) +
+                          (std::uint32_t{ttl} << 8 | protocol) + (src.v >> 16) + (src.v & 0xffff) + (dst.v >> 16) +
+                          (dst.v & 0xffff);
+      if (router_alert) sum += std::uint32_t{kIpv4OptRouterAlert} << 8 | static_cast<std::uint32_t>(kIpv4RouterAlertLen);
+      store_be16(out, Ipv4Packet::kChecksumOff, checksum_fold(sum));
+    }
   }
   bool operator==(const Ipv4Repr&) const = default;
 };

@@ -14,8 +14,10 @@ void UdpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Bytes payload, bool
     store_be16(out, UdpDatagram::kChecksumOff, static_cast<std::uint16_t>(~checksum_fold(ph)));
     return;
   }
-  // The header is 8 bytes, so the payload sum chains at an even offset.
-  std::uint16_t c = checksum_fold(checksum_add(payload, checksum_add(Bytes{out.data(), kUdpHeaderLen}, ph)));
+  // The header's words from their values (its checksum field is zero):
+  // reading back the bytes just written would stall on store forwarding.
+  const std::uint32_t hdr = std::uint32_t{src_port} + dst_port + len;
+  std::uint16_t c = checksum_fold(checksum_add(payload, ph + hdr));
   if (c == 0) c = 0xffff;
   store_be16(out, UdpDatagram::kChecksumOff, c);
 }
