@@ -26,6 +26,10 @@ near end through net_af_packet. Sections (UDP_SECTIONS=a,b,... runs a subset):
   replay  a kernel feed to G4, recorded with tcpdump in the namespace, goes
           through ustack-replay --join G4:PORT --join-dump: every datagram is
           delivered once, in order, payload byte-exact.
+  multicore  two lcores, net_af_packet qpairs=2, eight joined groups fed by
+          eight kernel sockets: the kernel's fanout spreads them over both
+          queues, queue 1 moves multicast to queue 0 (which owns IGMP), and
+          every group's datagrams arrive whole and in order.
 
 Skips (77) when not root or without network namespaces. Needs tshark,
 tcpdump and Debian's python3-scapy; nc and socat are used when present.
@@ -432,7 +436,51 @@ def section_replay(exe, replay_exe, ns, wd, pid):
     check(f"feed {n} missing 0 late 0" in p.stdout, "ustack-replay's own count: no gap, nothing late")
 
 
-SECTIONS = {"echo": section_echo, "mcast": section_mcast, "send": section_send, "replay": section_replay}
+def section_multicore(exe, replay_exe, ns, wd, pid):
+    """Two lcores on net_af_packet qpairs=2: the kernel's fanout spreads the
+    feeds over both queues; queue 1 moves multicast to queue 0, which owns
+    IGMP and the joined sockets (src/runtime/mcast_steer.hpp)."""
+    if len(os.sched_getaffinity(0)) < 2:
+        print("SKIP multicore: needs 2 CPUs", flush=True)
+        return
+    cpus = sorted(os.sched_getaffinity(0))[:2]
+    groups = [f"239.78.{ns.n}.{10 + i}" for i in range(8)]
+    port, n = 5010, 300
+    js = os.path.join(wd.path, "mc.json")
+    eal = EAL + ["-l", ",".join(map(str, cpus)), f"--file-prefix=ustudp{pid}mc",
+                 f"--vdev=net_af_packet0,iface={ns.host_if},qpairs=2"]
+    app = ["--ip", f"{ns.ustack_ip}/{ns.prefix}", "--stats-json", js, "--tcp-max-conns", "16"]
+    for g in groups:
+        app += ["--join", f"{g}:{port}"]
+    u = Ustack(exe, eal, app, wd.path, name="multicore").start()
+    try:
+        u.wait_for(r"^ready: .*, 2 lcore\(s\)", 30)
+        time.sleep(0.5)
+        for g in groups:  # one socket (one source port, one flow hash) per group
+            r = in_ns(ns, FEED_SENDER, ns.peer_ip, g, port, n, 0, timeout=120)
+            check(r["sent"] == n, f"kernel sent {n} feed datagrams to {g}:{port}")
+        time.sleep(0.5)
+        rc = u.stop(timeout=60)
+        check(rc == 0, f"ustack exit status {rc}")
+    except Failure:
+        u.dump()
+        raise
+    finally:
+        u.kill()
+    doc = stats_json(js)
+    for g in groups:
+        j = udp_service(doc, "join", f"{g}:{port}")
+        check(j["datagrams_in"] == n and j["missing"] == 0 and j["late"] == 0,
+              f"--join {g} on queue 0: all {n}, in order, whichever queue they came on ({j['datagrams_in']}, "
+              f"missing {j['missing']}, late {j['late']})")
+    l0, l1 = doc["lcores"][0]["multicast"], doc["lcores"][1]["multicast"]
+    check(l0["igmp_owner"] and not l1["igmp_owner"], "queue 0 owns IGMP, queue 1 does not")
+    check(l1["steered_out"] > 0 and l1["steered_out"] == l0["steered_in"] and l1["steer_dropped"] == 0,
+          f"queue 1 moved {l1['steered_out']} multicast frames to queue 0, none dropped")
+
+
+SECTIONS = {"echo": section_echo, "mcast": section_mcast, "send": section_send, "replay": section_replay,
+            "multicore": section_multicore}
 
 
 def body():
