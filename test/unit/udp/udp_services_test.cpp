@@ -20,6 +20,10 @@
 #include "wire/ethernet.hpp"
 #include "wire/udp.hpp"
 
+#if USTACK_COUNT_ALLOCS
+#include "core/alloc_counter.hpp"
+#endif
+
 using namespace ustack;
 using namespace ustack::test;
 using namespace ustack::services;
@@ -142,10 +146,16 @@ TEST_CASE("UDP services: a published feed reaches the joined socket whole and in
   REQUIRE(join.start(p.now) == UdpStatus::ok);
   REQUIRE(other.start(p.now) == UdpStatus::ok);
   tx.start(p.now);
+#if USTACK_COUNT_ALLOCS
+  const auto allocs = thread_alloc_count();
+#endif
   for (int i = 0; i < 10'000; ++i) {  // 100 ms at 10 µs per iteration: 1000 datagrams
     tx.poll(p.now);
     p.step();
   }
+#if USTACK_COUNT_ALLOCS
+  CHECK(thread_alloc_count() == allocs);  // publishing, IGMP and receiving allocate nothing
+#endif
   for (int i = 0; i < 10; ++i) p.step();
   const auto& c = join.counters();
   CHECK(tx.counters().datagrams_out.get() == 1000);
@@ -199,15 +209,24 @@ TEST_CASE("UDP services: echo returns 1- and 1472-byte datagrams byte-exact", "[
   REQUIRE(echo.ok());
   UdpSocket* s = p.ua.open();
   REQUIRE(s->connect(kB, 7) == UdpStatus::ok);
+  Pattern::init();
+  std::uint64_t allocs = 0;
   for (std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{1472}}) {
     const auto data = Pattern::chunk(n, n);
+#if USTACK_COUNT_ALLOCS
+    const auto before = thread_alloc_count();
+#endif
     REQUIRE(s->send(Bytes{data}, p.now) == UdpStatus::ok);
     for (int i = 0; i < 10; ++i) p.step();
+#if USTACK_COUNT_ALLOCS
+    allocs += thread_alloc_count() - before;
+#endif
     auto d = s->recv();
     REQUIRE(d);
     CHECK(d->from == UdpEndpoint{kB, 7});
     CHECK(Vec(d->pkt.data().begin(), d->pkt.data().end()) == Vec(data.begin(), data.end()));
   }
+  CHECK(allocs == 0);  // sending, echoing and receiving allocate nothing
   CHECK(echo.counters().datagrams_in.get() == 3);
   CHECK(echo.counters().datagrams_out.get() == 3);
   CHECK(echo.counters().bytes_out.get() == 1 + 100 + 1472);
