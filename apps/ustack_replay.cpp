@@ -5,20 +5,30 @@
 // stack's timers are fired at their own deadlines, so the output (contents
 // and timestamps) depends only on the input and the arguments. The same
 // input always gives the same output bytes.
+//
+// --join GROUP:PORT[@SOURCE] joins a group (IGMPv3, through the stack's
+// IgmpHost, at the first packet's time) on a UDP socket that counts what it
+// receives (and feed gaps: services/feed.hpp); --join-dump FILE writes every
+// datagram the joined sockets receive, in delivery order, as records of
+// group (4 bytes), port (2), payload length (2) and the payload.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "drivers/fault.hpp"
 #include "drivers/pcap_replay.hpp"
+#include "services/feed.hpp"
 #include "src/runtime/engine.hpp"
+#include "udp/udp_layer.hpp"
 
 using namespace ustack;
 
@@ -34,11 +44,49 @@ void print_usage() {
       "usage: ustack-replay --in IN.pcap --out OUT.pcap --ip A.B.C.D/N [--mac MAC] [--gw A.B.C.D]\n"
       "                     [--vlan VID] [--drain SECONDS] [--no-announce]\n"
       "                     [--drop P] [--duplicate P] [--corrupt P] [--seed N]\n"
+      "                     [--join GROUP:PORT[@SOURCE]]... [--join-dump FILE]\n"
       "  Replays IN through one ustack instance with the capture's timestamps as the clock\n"
       "  and writes everything the stack sends to OUT. --drain keeps the clock running past\n"
       "  the last input packet so timers (ARP retries) still fire. --drop/--duplicate/\n"
-      "  --corrupt inject seeded faults (probability 0..1) on the input. Prints a summary.\n");
+      "  --corrupt inject seeded faults (probability 0..1) on the input. --join joins a\n"
+      "  multicast group on a UDP socket (any source, or only SOURCE) and counts its datagrams\n"
+      "  and feed gaps; --join-dump writes them (group, port, length, payload per record).\n"
+      "  Prints a summary.\n");
 }
+
+struct JoinSpec {
+  Ipv4Addr group;
+  std::uint16_t port = 0;
+  std::optional<Ipv4Addr> source;
+};
+
+// One --join: its socket, counters, and the dump file shared by all joins.
+struct Joiner {
+  JoinSpec spec;
+  UdpSocket* sock = nullptr;
+  std::FILE* dump = nullptr;
+  std::uint64_t datagrams = 0, bytes = 0, not_feed = 0;
+  services::FeedTracker feed;
+
+  static void on_readable(UdpSocket& s, TimeNs, void* ctx) {
+    auto& j = *static_cast<Joiner*>(ctx);
+    while (auto d = s.recv()) {
+      const Bytes p = d->pkt.data();
+      ++j.datagrams;
+      j.bytes += p.size();
+      if (const auto h = services::FeedHeader::parse(p)) j.feed.on_seq(h->seq);
+      else ++j.not_feed;
+      if (j.dump) {
+        std::uint8_t hdr[8];
+        store_be32(MutBytes{hdr}, 0, j.spec.group.v);
+        store_be16(MutBytes{hdr}, 4, j.spec.port);
+        store_be16(MutBytes{hdr}, 6, static_cast<std::uint16_t>(p.size()));
+        std::fwrite(hdr, 1, sizeof hdr, j.dump);
+        std::fwrite(p.data(), 1, p.size(), j.dump);
+      }
+    }
+  }
+};
 
 struct Args {
   std::string in, out;
@@ -47,6 +95,8 @@ struct Args {
   bool announce = true;
   FaultConfig faults;
   std::uint64_t seed = 1;
+  std::vector<JoinSpec> joins;
+  std::string join_dump;
   bool any_fault() const { return faults.drop > 0 || faults.duplicate > 0 || faults.corrupt > 0; }
 };
 
@@ -115,6 +165,28 @@ Args parse_args(int argc, char** argv) {
       char* end = nullptr;
       a.seed = std::strtoull(v.c_str(), &end, 0);
       if (v.empty() || *end != '\0') usage_error("bad --seed '" + v + "': expected an integer");
+    } else if (flag == "--join") {
+      const std::string v(value());
+      const std::string_view sv(v);
+      const auto colon = sv.find(':'), at = sv.find('@');
+      JoinSpec j;
+      const auto g = Ipv4Addr::parse(sv.substr(0, colon));
+      char* end = nullptr;
+      const std::string port = colon == std::string_view::npos ? "" : std::string(sv.substr(colon + 1, at - colon - 1));
+      const long p = std::strtol(port.c_str(), &end, 10);
+      if (!g || !g->is_multicast() || port.empty() || *end != '\0' || p < 1 || p > 65535)
+        usage_error("bad --join '" + v + "': expected GROUP:PORT[@SOURCE] with a multicast GROUP");
+      j.group = *g;
+      j.port = static_cast<std::uint16_t>(p);
+      if (at != std::string_view::npos) {
+        const auto src = Ipv4Addr::parse(sv.substr(at + 1));
+        if (!src || src->is_multicast() || src->is_unspecified())
+          usage_error("bad --join '" + v + "': SOURCE must be a unicast address");
+        j.source = *src;
+      }
+      a.joins.push_back(j);
+    } else if (flag == "--join-dump") {
+      a.join_dump = value();
     } else if (flag == "--no-announce") {
       a.announce = false;
     } else {
@@ -126,6 +198,7 @@ Args parse_args(int argc, char** argv) {
   if (!have_ip) usage_error("--ip is required");
   if (a.cfg.gateway && !a.cfg.ip.contains(*a.cfg.gateway))
     usage_error("--gw " + a.cfg.gateway->to_string() + " is not inside " + a.cfg.ip.to_string());
+  if (!a.join_dump.empty() && a.joins.empty()) usage_error("--join-dump needs a --join");
   a.cfg.gratuitous_arp_on_start = a.announce;
   return a;
 }
@@ -167,6 +240,48 @@ int main(int argc, char** argv) {
     if (args.any_fault()) faults.emplace(*replay, args.seed, args.faults, FaultConfig{});
     Device& dev = faults ? static_cast<Device&>(*faults) : *replay;
     Engine engine(dev, args.cfg, pool, now);
+    // UDP with IGMP: joined groups pass the stack's filter, everything else
+    // multicast is dropped as not joined.
+    std::FILE* dump = nullptr;
+    if (!args.join_dump.empty()) {
+      dump = std::fopen(args.join_dump.c_str(), "wb");
+      if (!dump) {
+        std::fprintf(stderr, "ustack-replay: --join-dump %s: %s\n", args.join_dump.c_str(), std::strerror(errno));
+        return 1;
+      }
+    }
+    std::vector<Joiner> joiners(args.joins.size());
+    if (!args.joins.empty()) {
+      const IgmpConfig icfg;
+      UdpConfig ucfg;
+      ucfg.max_sockets = static_cast<std::uint16_t>(args.joins.size() + 1);
+      UdpLayer& udp = engine.enable_udp(ucfg, &icfg);
+      for (std::size_t i = 0; i < args.joins.size(); ++i) {
+        Joiner& j = joiners[i];
+        j.spec = args.joins[i];
+        j.dump = dump;
+        j.sock = udp.open();
+        UdpStatus st = j.sock ? UdpStatus::ok : UdpStatus::closed;
+        if (st == UdpStatus::ok) {
+          j.sock->set_reuse(true);
+          st = j.sock->bind(Ipv4Addr{}, j.spec.port);
+        }
+        if (st == UdpStatus::ok) {
+          if (j.spec.source) {
+            const Ipv4Addr src[] = {*j.spec.source};
+            st = j.sock->set_source_filter(j.spec.group, FilterMode::include, src, now);
+          } else {
+            st = j.sock->join(j.spec.group, now);
+          }
+        }
+        if (st != UdpStatus::ok) {
+          std::fprintf(stderr, "ustack-replay: --join %s:%u: %s\n", j.spec.group.to_string().c_str(), j.spec.port,
+                       to_string(st));
+          return 1;
+        }
+        j.sock->on_readable(&Joiner::on_readable, &j);
+      }
+    }
     engine.start(now);
     // Fire timers at their own deadlines up to `until`, then run at `until`.
     auto run_until = [&](TimeNs until) {
@@ -206,6 +321,17 @@ int main(int argc, char** argv) {
       }
     }
     if (!any) std::printf("  (none)\n");
+    for (const Joiner& j : joiners)
+      std::printf("join %s:%u%s: datagrams %llu bytes %llu feed %llu missing %llu late %llu not_feed %llu\n",
+                  j.spec.group.to_string().c_str(), j.spec.port,
+                  j.spec.source ? ("@" + j.spec.source->to_string()).c_str() : "",
+                  static_cast<unsigned long long>(j.datagrams), static_cast<unsigned long long>(j.bytes),
+                  static_cast<unsigned long long>(j.feed.feed()), static_cast<unsigned long long>(j.feed.missing()),
+                  static_cast<unsigned long long>(j.feed.late()), static_cast<unsigned long long>(j.not_feed));
+    if (dump && std::fclose(dump) != 0) {
+      std::fprintf(stderr, "ustack-replay: --join-dump %s: %s\n", args.join_dump.c_str(), std::strerror(errno));
+      rc = 1;
+    }
     if (faults) {
       const auto& f = faults->rx_counters();
       std::printf("faults injected: dropped %llu, duplicated %llu, corrupted %llu, passed %llu\n",

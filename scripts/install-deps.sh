@@ -9,7 +9,7 @@ pkgs=(
   # libraries
   dpdk dpdk-dev libdpdk-dev libpcap-dev libssl-dev catch2
   # kernel peer, captures, crafted packets
-  iproute2 iputils-ping ethtool tshark wireshark-common tcpdump python3 python3-scapy netcat-openbsd curl
+  iproute2 iputils-ping ethtool tshark wireshark-common tcpdump python3 python3-scapy netcat-openbsd curl socat
   # TLS interop peers (openssl s_server/s_client come with openssl)
   openssl gnutls-bin
 )

@@ -71,6 +71,7 @@ namespace ustack {
   X(udp_rx_datagrams)         /* valid datagrams received */                       \
   X(udp_rx_delivered)         /* queued to a socket (one per socket for multi) */  \
   X(udp_tx_datagrams)                                                              \
+  X(udp_tx_multicast_loop)    /* sent to a group and looped back to local members */ \
   X(udp_rx_icmp_error)        /* ICMP errors reported to a socket */               \
   X(udp_drop_truncated)                                                            \
   X(udp_drop_bad_length)                                                           \

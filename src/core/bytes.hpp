@@ -26,6 +26,10 @@ inline std::uint32_t load_be32(Bytes b, std::size_t off) {
          (std::uint32_t{b[off + 2]} << 8) | std::uint32_t{b[off + 3]};
 }
 
+inline std::uint64_t load_be64(Bytes b, std::size_t off) {
+  return (std::uint64_t{load_be32(b, off)} << 32) | load_be32(b, off + 4);
+}
+
 inline void store8(MutBytes b, std::size_t off, std::uint8_t v) { b[off] = v; }
 
 inline void store_be16(MutBytes b, std::size_t off, std::uint16_t v) {
@@ -38,6 +42,11 @@ inline void store_be32(MutBytes b, std::size_t off, std::uint32_t v) {
   b[off + 1] = static_cast<std::uint8_t>(v >> 16);
   b[off + 2] = static_cast<std::uint8_t>(v >> 8);
   b[off + 3] = static_cast<std::uint8_t>(v);
+}
+
+inline void store_be64(MutBytes b, std::size_t off, std::uint64_t v) {
+  store_be32(b, off, static_cast<std::uint32_t>(v >> 32));
+  store_be32(b, off + 4, static_cast<std::uint32_t>(v));
 }
 
 }  // namespace ustack

@@ -117,6 +117,9 @@ class IgmpHost final : public ProtocolHandler {
   std::uint8_t robustness() const { return rv_; }
   // RFC 3376 §8.12: Robustness Variable × Query Interval + Query Response Interval.
   TimeNs older_querier_timeout() const { return TimeNs{rv_} * qi_ + qri_; }
+  // The latest `now` any entry point was given (time never goes backwards
+  // here, so a caller without a clock of its own may pass this).
+  TimeNs last_time() const { return last_now_; }
   // Group records in use: members plus groups still retransmitting a change.
   std::size_t group_records() const { return n_groups_; }
   const IgmpConfig& config() const { return cfg_; }

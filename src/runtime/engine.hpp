@@ -15,10 +15,16 @@
 // this queue. TCP needs no call of its own in the loop: segments reach it
 // from Stack::rx, its timers fire from Stack::poll, and what it sends goes
 // out with the same flush.
+//
+// enable_udp() builds the lcore's UDP the same way, and on the one lcore
+// that owns the port's multicast membership (queue 0 in the runtime) an
+// IgmpHost first: the UDP sockets join through it, and each change of its
+// group set reprograms the port's multicast MAC filter (program_multicast).
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <optional>
 #include <utility>
 #include <span>
@@ -27,7 +33,9 @@
 #include "drivers/rss_info.hpp"
 #include "drivers/tx_batch.hpp"
 #include "net/stack.hpp"
+#include "igmp/igmp_host.hpp"
 #include "tcp/tcp_layer.hpp"
+#include "udp/udp_layer.hpp"
 
 namespace ustack {
 
@@ -95,6 +103,21 @@ class Engine final : public PacketSink {
     tcp_.emplace(stack_, cfg);
     return *tcp_;
   }
+  // Builds this lcore's UDP (once, at start-up: it allocates every socket
+  // and receive queue). With `igmp`, also the IgmpHost that owns the port's
+  // multicast membership: its MAC list programs the port's filter at once
+  // (224.0.0.1) and on every change of the group set. Only one lcore per
+  // port may pass `igmp`; the others' UDP cannot join (UdpStatus::no_igmp).
+  UdpLayer& enable_udp(const UdpConfig& cfg, const IgmpConfig* igmp = nullptr) {
+    if (igmp) {
+      igmp_.emplace(stack_, *igmp);
+      igmp_->set_mac_list_callback(&Engine::on_mac_list, this);
+    }
+    udp_.emplace(stack_, cfg, igmp_ ? &*igmp_ : nullptr);
+    return *udp_;
+  }
+  UdpLayer* udp() { return udp_ ? &*udp_ : nullptr; }
+  IgmpHost* igmp() { return igmp_ ? &*igmp_ : nullptr; }
   tcp::TcpLayer* tcp() { return tcp_ ? &*tcp_ : nullptr; }
   const tcp::TcpLayer* tcp() const { return tcp_ ? &*tcp_ : nullptr; }
   // One hook (the thread shim), set before the loop starts.
@@ -114,17 +137,30 @@ class Engine final : public PacketSink {
   bool program_multicast(std::span<const MacAddr> macs) {
     if (dev_.caps().mc_filter && dev_.set_mc_addr_list(macs)) {
       if (allmulti_by_us_ && dev_.set_allmulticast(false)) allmulti_by_us_ = false;
+      bump(mc_programmed_);
       return true;
     }
+    bump(mc_fallbacks_);
     if (!allmulti_by_us_ && dev_.set_allmulticast(true)) allmulti_by_us_ = true;
+    if (!allmulti_by_us_) bump(mc_failures_);
     return false;
   }
+  // For the control thread (relaxed): exact lists programmed; changes that
+  // fell back to all-multicast; of those, ones where all-multicast could not
+  // be switched on either (the port then passes only what it passes anyway).
+  std::uint64_t mc_programmed() const { return mc_programmed_.load(std::memory_order_relaxed); }
+  std::uint64_t mc_fallbacks() const { return mc_fallbacks_.load(std::memory_order_relaxed); }
+  std::uint64_t mc_failures() const { return mc_failures_.load(std::memory_order_relaxed); }
+  bool allmulticast_by_us() const { return allmulti_by_us_; }
   // The same as an IgmpHost MAC-list callback: set_mac_list_callback(&Engine::on_mac_list, &engine).
   static void on_mac_list(std::span<const MacAddr> macs, void* engine) {
     static_cast<Engine*>(engine)->program_multicast(macs);
   }
 
  private:
+  static void bump(std::atomic<std::uint64_t>& v) {
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   void account() {
     auto& c = stack_.counters();
     if (pending_.sent) {
@@ -142,9 +178,13 @@ class Engine final : public PacketSink {
   std::array<rte_mbuf*, kRxBurst> rx_{};
   RssInfo rss_;
   bool allmulti_by_us_ = false;
-  // After stack_: destroyed first (it unregisters from the stack and frees
-  // the mbufs its connections hold).
+  std::atomic<std::uint64_t> mc_programmed_{0}, mc_fallbacks_{0}, mc_failures_{0};
+  // After stack_: destroyed first (they unregister from the stack and free
+  // the mbufs their connections and sockets hold); UDP before the IgmpHost
+  // its sockets joined through.
   std::optional<tcp::TcpLayer> tcp_;
+  std::optional<IgmpHost> igmp_;
+  std::optional<UdpLayer> udp_;
   LoopHook* hook_ = nullptr;
 };
 

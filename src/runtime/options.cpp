@@ -1,9 +1,12 @@
 #include "runtime/options.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <string_view>
+
+#include "services/feed.hpp"
 
 namespace ustack {
 namespace {
@@ -15,9 +18,10 @@ constexpr std::string_view kValueFlags[] = {
     "--tcp-max-conns", "--tcp-sndbuf", "--tcp-rcvbuf", "--tcp-cc", "--tcp-min-rto-ms",
     "--tcp-echo", "--tcp-discard", "--tcp-source", "--tcp-get", "--tcp-get-timeout",
     "--fault-drop", "--fault-duplicate", "--fault-reorder", "--fault-corrupt", "--fault-seed",
+    "--udp-echo", "--join", "--mcast-send", "--rate", "--size", "--mcast-ttl",
 };
 constexpr std::string_view kBoolFlags[] = {"--promisc", "--tcp-no-sack", "--tcp-no-timestamps", "--tcp-nagle",
-                                           "--help", "-h"};
+                                           "--mcast-loop", "--help", "-h"};
 
 // Limits of the TCP options. Buffers: at least a few segments, at most what
 // the per-connection rings are sized for without wasting memory; the product
@@ -28,6 +32,7 @@ constexpr std::uint64_t kMaxTcpBuf = 64ull << 20;
 constexpr std::uint64_t kMaxTcpBufferBudget = 16ull << 30;  // max-conns x (sndbuf + rcvbuf), per lcore
 constexpr std::size_t kMaxTcpServices = 16;                 // TcpConfig::max_listeners
 constexpr std::size_t kMaxTcpGets = 8;
+
 
 template <typename T>
 bool parse_uint(std::string_view s, T& out, std::uint64_t max) {
@@ -74,6 +79,26 @@ bool parse_seconds(const std::string& s, double& out) {
   return true;
 }
 
+constexpr std::size_t kMaxUdpEcho = 8;
+constexpr std::size_t kMaxJoins = 32;  // well inside IgmpConfig's groups and memberships
+constexpr std::uint32_t kMaxRate = 10'000'000;
+constexpr std::uint16_t kMaxMcastSize = 9000 - 28;  // the largest MTU less IPv4 and UDP headers
+
+// A group to join or send to: multicast, outside 224.0.0.0/24 (the local
+// network control block: never reported by IGMP, RFC 3376 §5).
+bool usable_group(Ipv4Addr a) { return a.is_multicast() && (a.v >> 8) != 0xe00000; }
+
+// GROUP:PORT
+bool parse_group_port(std::string_view v, Ipv4Addr& group, std::uint16_t& port) {
+  const auto colon = v.find(':');
+  if (colon == std::string_view::npos) return false;
+  const auto g = Ipv4Addr::parse(v.substr(0, colon));
+  if (!g || !usable_group(*g)) return false;
+  if (!parse_uint(v.substr(colon + 1), port, 65535) || port == 0) return false;
+  group = *g;
+  return true;
+}
+
 }  // namespace
 
 SplitArgv split_argv(int argc, const char* const* argv) {
@@ -101,6 +126,11 @@ bool is_app_flag(const std::string& arg) {
 std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args, std::string& err) {
   AppOptions o;
   bool have_ip = false;
+  // Publisher settings, applied to --mcast-send once everything is read.
+  std::optional<std::uint32_t> rate;
+  std::optional<std::uint16_t> size;
+  std::optional<std::uint8_t> mcast_ttl;
+  bool mcast_loop = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i];
     std::optional<std::string> value;
@@ -131,6 +161,7 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
       if (flag == "--tcp-no-sack") o.tcp.sack = false;
       if (flag == "--tcp-no-timestamps") o.tcp.timestamps = false;
       if (flag == "--tcp-nagle") o.tcp.nagle = true;
+      if (flag == "--mcast-loop") mcast_loop = true;
       continue;
     }
     if (!value) {
@@ -271,6 +302,63 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
                   : flag == "--fault-reorder" ? o.faults.reorder
                                               : o.faults.corrupt;
       if (!parse_probability(v, p)) return bad("a probability 0..1");
+    } else if (flag == "--udp-echo") {
+      std::uint16_t port = 0;
+      if (!parse_uint(v, port, 65535) || port == 0) return bad("a UDP port 1..65535");
+      if (std::find(o.udp_echo.begin(), o.udp_echo.end(), port) != o.udp_echo.end()) {
+        err = flag + ": port " + std::to_string(port) + " already has a UDP echo";
+        return std::nullopt;
+      }
+      if (o.udp_echo.size() >= kMaxUdpEcho) {
+        err = "at most " + std::to_string(kMaxUdpEcho) + " --udp-echo ports";
+        return std::nullopt;
+      }
+      o.udp_echo.push_back(port);
+    } else if (flag == "--join") {
+      // GROUP:PORT[@SOURCE]
+      UdpJoinSpec j;
+      const std::string_view sv(v);
+      const auto at = sv.find('@');
+      if (!parse_group_port(sv.substr(0, at), j.group, j.port))
+        return bad("GROUP:PORT[@SOURCE], a multicast group outside 224.0.0.0/24 and a port 1..65535");
+      if (at != std::string_view::npos) {
+        const auto s = Ipv4Addr::parse(sv.substr(at + 1));
+        if (!s || s->is_unspecified() || s->is_multicast() || s->is_limited_broadcast() || s->is_loopback())
+          return bad("GROUP:PORT[@SOURCE] with SOURCE a unicast address");
+        j.source = *s;
+      }
+      for (const auto& other : o.joins)
+        if (other.group == j.group && other.port == j.port && other.source == j.source) {
+          err = flag + " " + v + " given twice";
+          return std::nullopt;
+        }
+      if (o.joins.size() >= kMaxJoins) {
+        err = "at most " + std::to_string(kMaxJoins) + " --join groups";
+        return std::nullopt;
+      }
+      o.joins.push_back(j);
+    } else if (flag == "--mcast-send") {
+      McastSendSpec m;
+      if (!parse_group_port(v, m.group, m.port))
+        return bad("GROUP:PORT, a multicast group outside 224.0.0.0/24 and a port 1..65535");
+      if (o.mcast_send) {
+        err = "--mcast-send given twice (one publisher per process)";
+        return std::nullopt;
+      }
+      o.mcast_send = m;
+    } else if (flag == "--rate") {
+      std::uint32_t r = 0;
+      if (!parse_uint(v, r, kMaxRate) || r == 0) return bad("datagrams per second 1..10000000");
+      rate = r;
+    } else if (flag == "--size") {
+      std::uint16_t sz = 0;
+      if (!parse_uint(v, sz, kMaxMcastSize) || sz < services::kFeedHeaderLen)
+        return bad("payload bytes 24..8972 (the feed header is 24)");
+      size = sz;
+    } else if (flag == "--mcast-ttl") {
+      std::uint8_t t = 0;
+      if (!parse_uint(v, t, 255) || t == 0) return bad("a TTL 1..255");
+      mcast_ttl = t;
     } else if (flag == "--fault-seed") {
       if (!parse_uint(v, o.faults.seed, ~std::uint64_t{0})) return bad("an unsigned integer");
     }
@@ -278,6 +366,17 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
   if (!have_ip) {
     err = "--ip A.B.C.D/N is required (see --help)";
     return std::nullopt;
+  }
+  if (!o.mcast_send && (rate || size || mcast_ttl || mcast_loop)) {
+    err = std::string(rate ? "--rate" : size ? "--size" : mcast_ttl ? "--mcast-ttl" : "--mcast-loop") +
+          " needs --mcast-send GROUP:PORT";
+    return std::nullopt;
+  }
+  if (o.mcast_send) {
+    if (rate) o.mcast_send->rate = *rate;
+    if (size) o.mcast_send->size = *size;
+    if (mcast_ttl) o.mcast_send->ttl = *mcast_ttl;
+    o.mcast_send->loop = mcast_loop;
   }
   if (std::uint64_t{o.tcp.max_conns} * (std::uint64_t{o.tcp.sndbuf} + o.tcp.rcvbuf) > kMaxTcpBufferBudget) {
     err = "--tcp-max-conns x (--tcp-sndbuf + --tcp-rcvbuf) is over 16G per lcore (" + std::to_string(o.tcp.max_conns) +
@@ -345,6 +444,17 @@ std::string usage(const std::string& prog) {
          "  --tcp-nagle               Nagle's algorithm on (default off)\n"
          "  --tcp-min-rto-ms MS       minimum retransmission timeout (default 200)\n"
          "  The pattern: byte i of a stream is (7 * (i mod 251) + i / 251) mod 256.\n"
+         "\n"
+         "UDP and multicast (queue 0's lcore owns IGMP; with several queues, multicast is moved to it):\n"
+         "  --udp-echo PORT           echo every datagram back to its sender (zero-copy); every lcore; repeatable\n"
+         "  --join GROUP:PORT[@SOURCE]  join GROUP (IGMPv3; only from SOURCE if given) and count its datagrams\n"
+         "                            and, with ustack's feed header, sequence gaps; repeatable\n"
+         "  --mcast-send GROUP:PORT   publish a feed: --rate N datagrams/s (default 1000) of --size S bytes\n"
+         "                            (24..8972, default 64: feed header, then the test pattern)\n"
+         "  --mcast-ttl N             TTL of published datagrams (default 1)\n"
+         "  --mcast-loop              also deliver published datagrams to this host's --join sockets\n"
+         "  Feed header (big-endian): magic 0x55535446, version 1, flags, header length 24,\n"
+         "  sequence (u64, from 0), send time (u64 ns since the Unix epoch).\n"
          "\n"
          "Fault injection on ustack's side of the wire, both directions (a test facility):\n"
          "  --fault-drop P, --fault-duplicate P, --fault-reorder P, --fault-corrupt P   probabilities 0..1\n"

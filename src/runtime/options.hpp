@@ -49,6 +49,24 @@ struct TcpOptionsCli {
   std::uint32_t min_rto_ms = 200;
 };
 
+// --join GROUP:PORT[@SOURCE]: a socket on queue 0's UDP joined to GROUP
+// (any source, or only SOURCE), counting datagrams and feed gaps.
+struct UdpJoinSpec {
+  Ipv4Addr group;
+  std::uint16_t port = 0;
+  std::optional<Ipv4Addr> source;
+};
+
+// --mcast-send GROUP:PORT with --rate, --size, --mcast-ttl, --mcast-loop.
+struct McastSendSpec {
+  Ipv4Addr group;
+  std::uint16_t port = 0;
+  std::uint32_t rate = 1000;  // datagrams per second
+  std::uint16_t size = 64;    // UDP payload bytes, feed header included
+  std::uint8_t ttl = 1;
+  bool loop = false;
+};
+
 // Seeded faults on ustack's side of the wire, both directions (a test
 // facility: drivers/fault.hpp).
 struct FaultOptions {
@@ -76,6 +94,9 @@ struct AppOptions {
   std::vector<TcpServiceSpec> services;
   std::vector<TcpGetSpec> gets;
   double get_timeout_s = 30;
+  std::vector<std::uint16_t> udp_echo;  // ports
+  std::vector<UdpJoinSpec> joins;
+  std::optional<McastSendSpec> mcast_send;
   FaultOptions faults;
   bool help = false;
 };

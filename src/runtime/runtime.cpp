@@ -25,9 +25,11 @@
 #include "drivers/tx_batch.hpp"
 #include "runtime/eal_args.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/mcast_steer.hpp"
 #include "runtime/tcp_steer.hpp"
 #include "runtime/telemetry.hpp"
 #include "services/tcp_services.hpp"
+#include "services/udp_services.hpp"
 
 namespace ustack {
 
@@ -147,6 +149,18 @@ services::ServiceKind service_kind(TcpServiceSpec::Kind k) {
   return services::ServiceKind::source;
 }
 
+// Each lcore's UDP: a socket per service plus a few spare, each with a
+// queue of 64 datagrams. The services drain their queues in the readable
+// callback, so the queues hold mbufs only within one delivery; the pool
+// still counts them full (udp_mbufs()).
+UdpConfig udp_config(const AppOptions& o) {
+  UdpConfig c;
+  c.max_sockets = static_cast<std::uint16_t>(o.udp_echo.size() + o.joins.size() + (o.mcast_send ? 1 : 0) + 4);
+  c.rx_queue_datagrams = 64;
+  return c;
+}
+unsigned udp_mbufs(const UdpConfig& c) { return unsigned{c.max_sockets} * c.rx_queue_datagrams; }
+
 tcp::TcpConfig tcp_config(const TcpOptionsCli& o) {
   tcp::TcpConfig c;
   c.max_connections = o.max_conns;
@@ -174,12 +188,16 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreState {
   std::unique_ptr<ThrottledFlush> throttle;
   std::unique_ptr<FaultInjector> fault;
   std::unique_ptr<TcpSteerDevice> steer;
+  std::unique_ptr<McastSteerDevice> msteer;
   std::unique_ptr<Engine> engine;
   rte_mempool* pool = nullptr;
   // Services and clients on this lcore's TCP: after the engine, so that they
   // go first (a service takes its handler back from connections still open).
   std::vector<std::unique_ptr<services::TcpService>> services;
   std::vector<std::unique_ptr<services::TcpGet>> gets;  // queue 0 only
+  std::vector<std::unique_ptr<services::UdpEcho>> udp_echo;
+  std::vector<std::unique_ptr<services::McastJoin>> joins;  // queue 0 only (it owns IGMP)
+  std::unique_ptr<services::McastSender> sender;            // queue 0 only
   PingSet* pings = nullptr;  // set on the lcore that sends pings
   std::atomic<bool> stopped{false};
   // Published by the lcore every iteration for the control thread.
@@ -323,14 +341,16 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   }
 
   StackConfig sc;
-  const unsigned base_mbufs = pool_size(opts.rx_desc, opts.tx_desc, nq, sc.arp.entries, sc.arp.pending_per_entry);
+  const UdpConfig ucfg = udp_config(opts);
+  const unsigned base_mbufs =
+      pool_size(opts.rx_desc, opts.tx_desc, nq, sc.arp.entries, sc.arp.pending_per_entry) + udp_mbufs(ucfg);
   // The MSS with timestamps at the configured (or the usual) MTU: the
   // smallest payload a full segment carries, so the most mbufs per buffer.
   const unsigned mss = opts.mtu.value_or(1500) > 52 ? opts.mtu.value_or(1500) - 52u : 536u;
   const PoolPlan plan = plan_pool(base_mbufs, opts.tcp.max_conns, opts.tcp.sndbuf, opts.tcp.rcvbuf, mss);
   const unsigned n_mbufs = plan.total;
   out_line("mempool: " + std::to_string(n_mbufs) + " mbufs per queue (" + std::to_string(base_mbufs) +
-           " for rings, bursts, ARP and caches; " + std::to_string(n_mbufs - base_mbufs) + " for TCP buffers of " +
+           " for rings, bursts, ARP, caches and UDP queues; " + std::to_string(n_mbufs - base_mbufs) + " for TCP buffers of " +
            std::to_string(opts.tcp.max_conns) + " connections x (" + bytes_text(opts.tcp.sndbuf) + " + " +
            bytes_text(opts.tcp.rcvbuf) + "), which would take " + std::to_string(plan.tcp_want) +
            (plan.tcp < plan.tcp_want ? ": overcommitted)" : ")"));
@@ -386,6 +406,9 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   if (nq > 1) {
     arp_share_ = std::make_unique<ArpShare>();
     if (!arp_share_->init(nq, sock, err)) return false;
+    // Multicast to queue 0, whose lcore owns IGMP and the joined sockets (mcast_steer.hpp).
+    mcast_steer_ = std::make_unique<McastSteer>();
+    if (!mcast_steer_->init("ustack_mcast_q0", sock, err)) return false;
   }
 
   // Start before the lcores are built: RSS is programmed and read back at
@@ -447,6 +470,10 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       st->steer = std::make_unique<TcpSteerDevice>(*dev, *tcp_steer_, q);
       dev = st->steer.get();
     }
+    if (mcast_steer_) {
+      st->msteer = std::make_unique<McastSteerDevice>(*dev, *mcast_steer_, q == 0);
+      dev = st->msteer.get();
+    }
     if (arp_share_) {
       st->share = std::make_unique<ArpShareDevice>(*dev, *arp_share_, q, pools_[q]);
       dev = st->share.get();
@@ -469,7 +496,42 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       }
       st->services.push_back(std::move(svc));
     }
+    // UDP on every lcore; IGMP (and with it the port's multicast filter) on queue 0 only.
+    const IgmpConfig icfg;
+    UdpLayer& udp = st->engine->enable_udp(ucfg, q == 0 ? &icfg : nullptr);
+    for (std::uint16_t port : opts.udp_echo) {
+      auto e = std::make_unique<services::UdpEcho>(udp, port);
+      if (!e->ok()) {
+        err = "cannot bind UDP port " + std::to_string(port);
+        return false;
+      }
+      st->udp_echo.push_back(std::move(e));
+    }
     if (q == 0) {
+      for (const auto& j : opts.joins) {
+        auto m = std::make_unique<services::McastJoin>(udp, j.group, j.port, j.source);
+        if (!m->ok()) {
+          err = "--join " + j.group.to_string() + ":" + std::to_string(j.port) + ": cannot bind UDP port " +
+                std::to_string(j.port);
+          return false;
+        }
+        st->joins.push_back(std::move(m));
+      }
+      if (const auto& m = opts.mcast_send) {
+        const std::size_t room = rte_pktmbuf_data_room_size(pools_[q]) - RTE_PKTMBUF_HEADROOM;
+        const std::size_t max = std::min(udp.max_payload(), room - 8);
+        if (m->size > max) {
+          err = "--size " + std::to_string(m->size) + ": more than one datagram carries here (at most " +
+                std::to_string(max) + " bytes at MTU " + std::to_string(st->engine->stack().caps().mtu) + ")";
+          return false;
+        }
+        st->sender = std::make_unique<services::McastSender>(udp, m->group, m->port, m->rate, m->size, m->ttl, m->loop,
+                                                             static_cast<TimeNs>(wall_offset_ns_));
+        if (!st->sender->ok()) {
+          err = "--mcast-send " + m->group.to_string() + ":" + std::to_string(m->port) + ": cannot open a UDP socket";
+          return false;
+        }
+      }
       for (const auto& g : opts.gets)
         st->gets.push_back(std::make_unique<services::TcpGet>(
             g.dst, g.port, g.bytes, static_cast<TimeNs>(opts.get_timeout_s * 1e9)));
@@ -500,7 +562,11 @@ void Runtime::teardown() {
   for (auto& st : lcores_) {
     st->services.clear();
     st->gets.clear();
+    st->udp_echo.clear();
+    st->joins.clear();
+    st->sender.reset();
     st->engine.reset();
+    st->msteer.reset();
     st->share.reset();
     st->steer.reset();
     st->fault.reset();
@@ -514,6 +580,7 @@ void Runtime::teardown() {
   port_.reset();
   arp_share_.reset();
   tcp_steer_.reset();
+  mcast_steer_.reset();
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
 }
@@ -533,6 +600,14 @@ int Runtime::lcore_entry(void* arg) {
   engine.start(now);
   if (tcp)
     for (auto& g : st.gets) g->start(*tcp, now);
+  // Joins report at once (and then again, RFC 3376's robustness); the
+  // publisher's first slot is now.
+  for (auto& j : st.joins) {
+    const UdpStatus js = j->start(now);
+    if (js != UdpStatus::ok) j->set_failed(js);
+  }
+  services::McastSender* sender = st.sender.get();
+  if (sender) sender->start(now);
   // The loop: one TSC read per iteration; everything below is sans-IO except
   // the bursts. Pings (and client deadlines) run before run_once so that its
   // flush carries what they send. TCP runs inside run_once: Stack::rx hands
@@ -542,13 +617,18 @@ int Runtime::lcore_entry(void* arg) {
     if (pings) pings->poll(stack, now);
     if (gets && tcp)
       for (auto& g : st.gets) g->poll(*tcp, now);
+    if (sender) sender->poll(now);
     engine.run_once(now);
     if (tcp) {
       st.tcp_connections.store(tcp->connection_count(), std::memory_order_relaxed);
       st.tcp_time_wait.store(tcp->time_wait_count(), std::memory_order_relaxed);
     }
   }
-  engine.flush(clock.now());
+  // Leave the groups before the last flush, so the state-change reports
+  // (TO_IN {}) reach the network: the routers stop forwarding at once.
+  now = clock.now();
+  for (auto& j : st.joins) j->stop(now);
+  engine.flush(now);
   st.stopped.store(true, std::memory_order_release);
   return 0;
 }
@@ -621,6 +701,7 @@ void Runtime::control_loop() {
     }
     if (sig == SIGUSR1) print_stats();
     drain_pings(false);
+    log_multicast_once();
     if (!opts_.gets.empty() && drain_gets(false)) {
       out_line("tcp-get finished, stopping");
       stop_.store(true);
@@ -636,6 +717,27 @@ void Runtime::control_loop() {
       out_line("duration reached, stopping");
       stop_.store(true);
       break;
+    }
+  }
+}
+
+// Once each: the port would not take the exact multicast list (all-multicast
+// instead, the stack's filter drops what nobody joined), and joins refused.
+void Runtime::log_multicast_once() {
+  if (lcores_.empty() || !lcores_[0]->engine) return;
+  const Engine& e = *lcores_[0]->engine;
+  if (!mc_fallback_logged_ && e.mc_fallbacks() != 0) {
+    mc_fallback_logged_ = true;
+    out_line("port " + std::to_string(opts_.port) + ": multicast filter: the port refused the exact group list; " +
+             (e.mc_failures() == 0 ? "all-multicast on instead (unjoined groups are dropped in software)"
+                                   : "all-multicast refused too (only groups the port passes anyway arrive)"));
+  }
+  if (!join_failures_logged_) {
+    for (const auto& j : lcores_[0]->joins) {
+      if (const auto f = j->failure()) {
+        join_failures_logged_ = true;
+        out_line("join " + j->group().to_string() + ":" + std::to_string(j->port()) + ": refused: " + to_string(*f));
+      }
     }
   }
 }
@@ -772,6 +874,55 @@ std::vector<LcoreSnapshot> Runtime::snapshot(bool stopped) const {
       sv.bytes_in = c.bytes_in.get();
       sv.bytes_out = c.bytes_out.get();
       s.services.push_back(sv);
+    }
+    auto udp_counts = [](UdpServiceSnapshot& u, const services::UdpServiceCounters& c) {
+      u.datagrams_in = c.datagrams_in.get();
+      u.bytes_in = c.bytes_in.get();
+      u.datagrams_out = c.datagrams_out.get();
+      u.bytes_out = c.bytes_out.get();
+      u.send_failed = c.send_failed.get();
+      u.feed = c.feed.get();
+      u.missing = c.missing.get();
+      u.gap_events = c.gap_events.get();
+      u.late = c.late.get();
+      u.not_feed = c.not_feed.get();
+    };
+    for (const auto& e : st->udp_echo) {
+      UdpServiceSnapshot u;
+      u.kind = "udp-echo";
+      u.target = std::to_string(e->port());
+      udp_counts(u, e->counters());
+      u.queue_drops = e->queue_drops();
+      s.udp_services.push_back(u);
+    }
+    for (const auto& jn : st->joins) {
+      UdpServiceSnapshot u;
+      u.kind = "join";
+      u.target = jn->group().to_string() + ":" + std::to_string(jn->port()) +
+                 (jn->source() ? "@" + jn->source()->to_string() : std::string());
+      udp_counts(u, jn->counters());
+      u.queue_drops = jn->queue_drops();
+      if (const auto f = jn->failure()) u.status = std::string("join refused: ") + to_string(*f);
+      s.udp_services.push_back(u);
+    }
+    if (const auto& snd = st->sender) {
+      UdpServiceSnapshot u;
+      u.kind = "mcast-send";
+      u.target = snd->group().to_string() + ":" + std::to_string(snd->port());
+      udp_counts(u, snd->counters());
+      u.rate = snd->rate();
+      u.size = snd->size();
+      s.udp_services.push_back(u);
+    }
+    if (st->engine && st->engine->igmp()) {
+      s.igmp_owner = true;
+      s.mc_filter_programmed = st->engine->mc_programmed();
+      s.mc_filter_fallbacks = st->engine->mc_fallbacks();
+    }
+    if (st->msteer) {
+      s.mcast_steered_out = st->msteer->steered_out();
+      s.mcast_steered_in = st->msteer->steered_in();
+      s.mcast_steer_dropped = st->msteer->dropped();
     }
     if (st->fault && done) {
       s.fault_rx = st->fault->rx_counters();

@@ -37,6 +37,7 @@ namespace ustack {
 struct LcoreState;
 class ArpShare;
 class TcpSteer;
+class McastSteer;
 
 class Runtime {
  public:
@@ -101,6 +102,7 @@ class Runtime {
   bool setup(const AppOptions& opts, std::string& err);
   void control_loop();
   void print_stats();
+  void log_multicast_once();
   void drain_pings(bool final);
   // Prints finished --tcp-get results; true when every one has finished.
   bool drain_gets(bool final);
@@ -123,6 +125,9 @@ class Runtime {
   std::thread control_;
   std::unique_ptr<ArpShare> arp_share_;  // only with more than one queue
   std::unique_ptr<TcpSteer> tcp_steer_;  // only with more than one queue and RSS unknown
+  std::unique_ptr<McastSteer> mcast_steer_;  // only with more than one queue
+  bool mc_fallback_logged_ = false;
+  bool join_failures_logged_ = false;
   cpu_set_t control_cpus_{};
   bool have_control_cpus_ = false;
   bool eal_ready_ = false;

@@ -163,6 +163,31 @@ void service_fields(Json& j, const ServiceSnapshot& s) {
   j.close();
 }
 
+void udp_service_fields(Json& j, const UdpServiceSnapshot& s) {
+  j.open();
+  j.str("kind", s.kind);
+  j.str("target", s.target);
+  j.str("status", s.status);
+  j.u64("datagrams_in", s.datagrams_in);
+  j.u64("bytes_in", s.bytes_in);
+  j.u64("datagrams_out", s.datagrams_out);
+  j.u64("bytes_out", s.bytes_out);
+  j.u64("send_failed", s.send_failed);
+  j.u64("queue_drops", s.queue_drops);
+  if (s.kind == "join") {
+    j.u64("feed", s.feed);
+    j.u64("missing", s.missing);
+    j.u64("gaps", s.gap_events);
+    j.u64("late", s.late);
+    j.u64("not_feed", s.not_feed);
+  }
+  if (s.kind == "mcast-send") {
+    j.u64("rate", s.rate);
+    j.u64("size", s.size);
+  }
+  j.close();
+}
+
 void fault_fields(Json& j, std::string_view key, const FaultCounters& f) {
   j.open(key);
   j.u64("passed", f.passed);
@@ -254,6 +279,24 @@ std::string stats_line(double uptime_s, const std::vector<LcoreSnapshot>& lcores
                   l.tcp_time_wait, static_cast<unsigned long long>(l.mbuf_available));
     s += buf;
   }
+  for (const auto& l : lcores) {
+    for (const auto& u : l.udp_services) {
+      if (u.kind == "join") {
+        std::snprintf(buf, sizeof buf, " | join %s rx=%llu feed=%llu missing=%llu gaps=%llu late=%llu", u.target.c_str(),
+                      static_cast<unsigned long long>(u.datagrams_in), static_cast<unsigned long long>(u.feed),
+                      static_cast<unsigned long long>(u.missing), static_cast<unsigned long long>(u.gap_events),
+                      static_cast<unsigned long long>(u.late));
+      } else if (u.kind == "mcast-send") {
+        std::snprintf(buf, sizeof buf, " | mcast-send %s tx=%llu failed=%llu", u.target.c_str(),
+                      static_cast<unsigned long long>(u.datagrams_out), static_cast<unsigned long long>(u.send_failed));
+      } else {
+        std::snprintf(buf, sizeof buf, " | lcore%u udp-echo %s in=%llu out=%llu", l.lcore_id, u.target.c_str(),
+                      static_cast<unsigned long long>(u.datagrams_in), static_cast<unsigned long long>(u.datagrams_out));
+      }
+      s += buf;
+      if (u.status != "ok") s += " (" + u.status + ")";
+    }
+  }
   return s;
 }
 
@@ -314,6 +357,17 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
     j.open_array("services");
     for (const auto& sv : l.services) service_fields(j, sv);
     j.close(']');
+    j.open_array("udp_services");
+    for (const auto& u : l.udp_services) udp_service_fields(j, u);
+    j.close(']');
+    j.open("multicast");
+    j.boolean("igmp_owner", l.igmp_owner);
+    j.u64("filter_programmed", l.mc_filter_programmed);
+    j.u64("filter_fallbacks", l.mc_filter_fallbacks);
+    j.u64("steered_out", l.mcast_steered_out);
+    j.u64("steered_in", l.mcast_steered_in);
+    j.u64("steer_dropped", l.mcast_steer_dropped);
+    j.close();
     if (l.fault_rx && l.fault_tx) {
       j.open("faults");
       fault_fields(j, "rx", *l.fault_rx);
@@ -373,6 +427,29 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
         sum.bytes_out += o.bytes_out;
       }
       service_fields(j, sum);
+    }
+  }
+  j.close(']');
+
+  // UDP services: each echo port summed over the lcores, then the joins
+  // and the publisher (queue 0's).
+  j.open_array("udp_services");
+  if (!lcores.empty()) {
+    for (std::size_t k = 0; k < lcores[0].udp_services.size(); ++k) {
+      UdpServiceSnapshot sum = lcores[0].udp_services[k];
+      if (sum.kind == "udp-echo") {
+        for (std::size_t i = 1; i < lcores.size(); ++i) {
+          if (k >= lcores[i].udp_services.size()) continue;
+          const UdpServiceSnapshot& o = lcores[i].udp_services[k];
+          sum.datagrams_in += o.datagrams_in;
+          sum.bytes_in += o.bytes_in;
+          sum.datagrams_out += o.datagrams_out;
+          sum.bytes_out += o.bytes_out;
+          sum.send_failed += o.send_failed;
+          sum.queue_drops += o.queue_drops;
+        }
+      }
+      udp_service_fields(j, sum);
     }
   }
   j.close(']');

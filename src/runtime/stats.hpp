@@ -24,6 +24,22 @@ struct ServiceSnapshot {
   std::uint64_t connections = 0, active = 0, completed = 0, failed = 0, bytes_in = 0, bytes_out = 0;
 };
 
+// One lcore's UDP service: kind "udp-echo" (target "PORT"), "join"
+// ("GROUP:PORT" or "GROUP:PORT@SOURCE") or "mcast-send" ("GROUP:PORT").
+struct UdpServiceSnapshot {
+  std::string kind;
+  std::string target;
+  std::string status = "ok";  // join: why the join was refused, if it was
+  std::uint64_t datagrams_in = 0, bytes_in = 0, datagrams_out = 0, bytes_out = 0, send_failed = 0;
+  std::uint64_t queue_drops = 0;  // the socket's receive queue was full
+  // join: feed datagrams, sequence numbers missing, gaps, late (reordered or
+  // duplicated), datagrams without the feed header.
+  std::uint64_t feed = 0, missing = 0, gap_events = 0, late = 0, not_feed = 0;
+  // mcast-send: the publisher's settings.
+  std::uint32_t rate = 0;
+  std::uint16_t size = 0;
+};
+
 // A --tcp-get's outcome (or its progress while it runs).
 struct GetSnapshot {
   std::string target;  // IP:PORT
@@ -48,6 +64,13 @@ struct LcoreSnapshot {
   std::uint32_t tcp_connections = 0, tcp_time_wait = 0, tcp_capacity = 0;
   std::uint64_t mbuf_available = 0, mbuf_pool_size = 0;
   std::vector<ServiceSnapshot> services;
+  std::vector<UdpServiceSnapshot> udp_services;
+  // Multicast moved to queue 0 (more than one queue only): out, in, dropped (ring full).
+  std::uint64_t mcast_steered_out = 0, mcast_steered_in = 0, mcast_steer_dropped = 0;
+  // The lcore that owns IGMP: exact multicast MAC lists programmed, and
+  // membership changes the port refused (all-multicast instead).
+  bool igmp_owner = false;
+  std::uint64_t mc_filter_programmed = 0, mc_filter_fallbacks = 0;
   // --fault-*: what was injected on this lcore's queue (only once the lcore has stopped).
   std::optional<FaultCounters> fault_rx, fault_tx;
   std::optional<std::size_t> arp_entries;  // only once the lcore has stopped

@@ -47,6 +47,9 @@ class Gauge {
   void add(std::uint64_t by = 1) { v_.store(v_.load(std::memory_order_relaxed) + by, std::memory_order_relaxed); }
   void sub(std::uint64_t by = 1) { v_.store(v_.load(std::memory_order_relaxed) - by, std::memory_order_relaxed); }
   std::uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+  void store_max(std::uint64_t v) {
+    if (v > get()) v_.store(v, std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::uint64_t> v_{0};

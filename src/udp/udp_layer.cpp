@@ -14,7 +14,41 @@ using wire::kUdpHeaderLen;
 
 namespace {
 constexpr std::size_t kPorts = 65536;
+constexpr Ipv4Addr kAllSystems{0xe0000001};  // 224.0.0.1: every host is a member (RFC 1112 §4)
+
+UdpStatus from_membership(MembershipStatus m) {
+  switch (m) {
+    case MembershipStatus::ok: return UdpStatus::ok;
+    case MembershipStatus::not_multicast: return UdpStatus::not_multicast;
+    case MembershipStatus::table_full: return UdpStatus::table_full;
+    case MembershipStatus::sources_full: break;
+  }
+  return UdpStatus::sources_full;
+}
 }  // namespace
+
+const char* to_string(UdpStatus s) {
+  switch (s) {
+    case UdpStatus::ok: return "ok";
+    case UdpStatus::closed: return "closed";
+    case UdpStatus::already_bound: return "already bound";
+    case UdpStatus::bad_address: return "bad address";
+    case UdpStatus::addr_in_use: return "address in use";
+    case UdpStatus::no_ports: return "no free ports";
+    case UdpStatus::not_connected: return "not connected";
+    case UdpStatus::too_big: return "too big";
+    case UdpStatus::no_mbuf: return "no mbuf";
+    case UdpStatus::no_headroom: return "no headroom";
+    case UdpStatus::shared_mbuf: return "shared mbuf";
+    case UdpStatus::not_contiguous: return "not contiguous";
+    case UdpStatus::dropped: return "dropped";
+    case UdpStatus::not_multicast: return "not a multicast group";
+    case UdpStatus::no_igmp: return "no IGMP on this stack";
+    case UdpStatus::table_full: return "membership table full";
+    case UdpStatus::sources_full: return "too many sources";
+  }
+  return "?";
+}
 
 // --- UdpSocket: the application's handle; the work is done by the layer ----
 
@@ -86,17 +120,38 @@ void UdpSocket::drain() {
   while (count_ != 0) rte_pktmbuf_free(pop().m);
 }
 
-void UdpSocket::close() {
-  if (layer_) layer_->close(*this);
+void UdpSocket::close(TimeNs now) {
+  if (layer_) layer_->close(*this, now);
 }
 
-bool UdpSocket::accepts(Ipv4Addr dst, Ipv4Addr /*src*/) const {
-  return local_.addr.is_unspecified() || local_.addr == dst;
+void UdpSocket::close() {
+  if (layer_) layer_->close(*this, layer_->latest_time());
+}
+
+UdpStatus UdpSocket::join(Ipv4Addr group, TimeNs now) { return layer_->set_filter(*this, group, FilterMode::exclude, {}, now); }
+
+UdpStatus UdpSocket::leave(Ipv4Addr group, TimeNs now) { return layer_->set_filter(*this, group, FilterMode::include, {}, now); }
+
+UdpStatus UdpSocket::set_source_filter(Ipv4Addr group, FilterMode mode, std::span<const Ipv4Addr> sources, TimeNs now) {
+  return layer_->set_filter(*this, group, mode, sources, now);
+}
+
+UdpStatus UdpSocket::set_multicast_if(Ipv4Addr addr) {
+  if (!open_ || closing_) return UdpStatus::closed;
+  if (!addr.is_unspecified() && addr != layer_->stack_.config().ip.addr) return UdpStatus::bad_address;
+  return UdpStatus::ok;
+}
+
+bool UdpSocket::accepts(Ipv4Addr dst, Ipv4Addr src) const {
+  if (!local_.addr.is_unspecified() && local_.addr != dst) return false;
+  if (dst.is_multicast() && dst != kAllSystems && layer_->igmp_) return layer_->igmp_->socket_accepts(igmp_id(), dst, src);
+  return true;
 }
 
 // --- UdpLayer: construction, socket pool, ports ---------------------------
 
-UdpLayer::UdpLayer(Stack& stack, const UdpConfig& cfg) : stack_(stack), cfg_(cfg), rng_(cfg.port_seed | 1) {
+UdpLayer::UdpLayer(Stack& stack, const UdpConfig& cfg, IgmpHost* igmp)
+    : stack_(stack), igmp_(igmp), cfg_(cfg), rng_(cfg.port_seed | 1) {
   // Start-up only: a bad configuration is a programming error, not data.
   if (cfg_.max_sockets == 0 || cfg_.max_sockets >= kNone || cfg_.rx_queue_datagrams == 0 ||
       cfg_.ephemeral_first == 0 || cfg_.ephemeral_first > cfg_.ephemeral_last)
@@ -130,6 +185,7 @@ UdpSocket* UdpLayer::open() {
   free_head_ = s.next_;
   s.next_ = kNone;
   s.open_ = true;
+  ++s.generation_;
   s.max_datagrams_ = s.cap_;
   s.max_bytes_ = cfg_.rx_queue_bytes;
   ++open_count_;
@@ -200,8 +256,24 @@ void UdpLayer::unlink(UdpSocket& s) {
   s.next_ = kNone;
 }
 
-void UdpLayer::close(UdpSocket& s) {
+TimeNs UdpLayer::latest_time() const {
+  const TimeNs t = stack_.timers().now();
+  return igmp_ ? std::max(t, igmp_->last_time()) : t;
+}
+
+UdpStatus UdpLayer::set_filter(UdpSocket& s, Ipv4Addr group, FilterMode mode, std::span<const Ipv4Addr> sources,
+                               TimeNs now) {
+  if (!s.open_ || s.closing_) return UdpStatus::closed;
+  if (!group.is_multicast()) return UdpStatus::not_multicast;
+  if (!igmp_) return UdpStatus::no_igmp;
+  return from_membership(igmp_->set_filter(s.igmp_id(), group, mode, sources, now));
+}
+
+void UdpLayer::close(UdpSocket& s, TimeNs now) {
   if (!s.open_ || s.closing_) return;
+  // Leave at once, even when the release waits for a delivery to finish:
+  // the state-change report goes out now, and the socket takes nothing more.
+  if (igmp_) igmp_->close_socket(s.igmp_id(), now);
   if (delivering_ != 0) {
     // A callback closed it while we walk a port list: take it out of
     // delivery now, out of the lists when the walk is over.
@@ -218,6 +290,8 @@ void UdpLayer::release(UdpSocket& s) {
   s.open_ = false;
   s.closing_ = false;
   s.reuse_ = false;
+  s.mc_loop_ = false;
+  s.mc_ttl_ = 1;
   s.local_ = {};
   s.remote_.reset();
   s.error_.reset();
@@ -306,13 +380,40 @@ UdpStatus UdpLayer::output(UdpSocket& s, Packet&& pkt, UdpEndpoint dst, TimeNs n
     m->l3_len = wire::kIpv4MinHeaderLen;
     m->l4_len = kUdpHeaderLen;
   }
-  if (!stack_.ip_output(std::move(pkt), dst.addr, wire::ipproto::kUdp, now)) {
+  Ipv4TxOptions opt;
+  Packet loop;
+  if (dst.addr.is_multicast()) {
+    opt.ttl = s.mc_ttl_;
+    // Loopback: an indirect clone of the datagram (UDP header and payload,
+    // which framing below does not touch: it writes into the headroom in
+    // front of them), delivered once the original is on its way.
+    if (s.mc_loop_) {
+      loop = Packet{rte_pktmbuf_clone(pkt.get(), stack_.pool())};
+      if (!loop) stack_.counters().inc(StackCounter::udp_drop_no_mbuf);
+    }
+  }
+  const UdpEndpoint from{stack_.config().ip.addr, s.local_.port};
+  if (!stack_.ip_output(std::move(pkt), dst.addr, wire::ipproto::kUdp, now, opt)) {
     ++s.stats_.tx_dropped;
     return UdpStatus::dropped;
   }
   ++s.stats_.tx_datagrams;
   s.stats_.tx_bytes += payload_len;
   stack_.counters().inc(StackCounter::udp_tx_datagrams);
+  if (loop) {
+    loop.consume_front(kUdpHeaderLen);
+    ++s.stats_.tx_looped;
+    stack_.counters().inc(StackCounter::udp_tx_multicast_loop);
+    // As if received: the interface filter first (as ip_input's stack did),
+    // then every member socket on the port (the sender too, if it joined).
+    ++delivering_;
+    if (!igmp_ || dst.addr == kAllSystems || igmp_->accepts(dst.addr, from.addr, wire::ipproto::kUdp))
+      deliver_multi(std::move(loop), from, dst.addr, dst.port, now);
+    else
+      stack_.counters().inc(StackCounter::ipv4_drop_multicast_not_joined);
+    --delivering_;
+    if (delivering_ == 0) release_closed();
+  }
   return UdpStatus::ok;
 }
 

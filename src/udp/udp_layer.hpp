@@ -24,15 +24,34 @@
 // plain function-pointer callbacks (no std::function: no allocation). A
 // callback may receive, send, open and close sockets; a close during
 // delivery takes effect when the datagram has been delivered everywhere.
+//
+// Multicast membership (RFC 3376 §2, RFC 3678's socket calls): a layer built
+// with an IgmpHost lets each socket join and leave groups with a source
+// filter (any-source, INCLUDE/SSM or EXCLUDE). The IgmpHost keeps every
+// socket's filter and merges them into the interface state (the union over
+// sockets, §3.2) that it reports; a socket closed leaves its groups. With an
+// IgmpHost, a datagram to a group (other than 224.0.0.1) reaches only the
+// sockets on its port that joined the group with a filter passing its source
+// (Linux's IP_MULTICAST_ALL=0); without one, every socket on the port whose
+// local address matches gets it, as before IGMP existed.
+//
+// Multicast send options (RFC 1112 §6.1, the IP_MULTICAST_* socket options):
+// TTL (default 1), outgoing interface (one stack is one interface, so only
+// our address or 0.0.0.0), and loopback: when on, each datagram sent to a
+// group is also delivered to this layer's members of the group (an indirect
+// clone, no payload copy). Loopback is off by default, unlike Linux, because
+// on a kernel-bypass lcore the sender usually is not a member of its feed.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "core/bytes.hpp"
 #include "core/time.hpp"
+#include "igmp/igmp_host.hpp"
 #include "net/packet.hpp"
 #include "net/stack.hpp"
 #include "ustack/addr.hpp"
@@ -68,7 +87,12 @@ enum class UdpStatus : std::uint8_t {
   shared_mbuf,      // zero-copy send: the buffer is shared (a clone, or refcnt > 1)
   not_contiguous,   // zero-copy send: a chained mbuf
   dropped,          // the stack refused it (no route, ARP queue full); counted there
+  not_multicast,    // join/leave/filter: the group is not in 224.0.0.0/4
+  no_igmp,          // join/leave/filter: this layer has no IgmpHost
+  table_full,       // join/filter: IGMP's membership or group table is full
+  sources_full,     // join/filter: too many sources in the socket's or the merged filter
 };
+const char* to_string(UdpStatus s);
 
 struct UdpEndpoint {
   Ipv4Addr addr;
@@ -92,6 +116,7 @@ struct UdpSocketStats {
   std::uint64_t rx_drop_no_mbuf = 0;  // the clone for this socket could not be allocated
   std::uint64_t tx_dropped = 0;       // refused by the stack (UdpStatus::dropped)
   std::uint64_t icmp_errors = 0;
+  std::uint64_t tx_looped = 0;  // multicast datagrams also delivered locally (loopback)
 };
 
 // What recv_from() copied.
@@ -144,14 +169,35 @@ class UdpSocket {
   UdpStatus send_packet_to(Packet&& pkt, Ipv4Addr dst, std::uint16_t port, TimeNs now);
   UdpStatus send_packet(Packet&& pkt, TimeNs now);
 
+  // Multicast membership (see the top of the file). join() is an
+  // any-source join (EXCLUDE {}); set_source_filter() replaces the socket's
+  // filter for `group` (INCLUDE with sources is a source-specific join,
+  // INCLUDE {} a leave). The socket need not be bound yet. On any status
+  // but ok nothing changed.
+  UdpStatus join(Ipv4Addr group, TimeNs now);
+  UdpStatus leave(Ipv4Addr group, TimeNs now);
+  UdpStatus set_source_filter(Ipv4Addr group, FilterMode mode, std::span<const Ipv4Addr> sources, TimeNs now);
+  // Multicast send options; they apply to datagrams sent to a group.
+  void set_multicast_ttl(std::uint8_t ttl) { mc_ttl_ = ttl; }
+  void set_multicast_loop(bool on) { mc_loop_ = on; }
+  // The outgoing interface, by its address: 0.0.0.0 (the default) or ours.
+  UdpStatus set_multicast_if(Ipv4Addr addr);
+  std::uint8_t multicast_ttl() const { return mc_ttl_; }
+  bool multicast_loop() const { return mc_loop_; }
+  // The id this socket has in the IgmpHost (stable while it is open).
+  SocketId igmp_id() const { return (std::uint64_t{generation_} << 16) | index_; }
+
   // The oldest queued datagram copied into `buf` (the rest of a longer one
   // is discarded, see UdpRecvInfo::truncated()); nullopt when none.
   std::optional<UdpRecvInfo> recv_from(MutBytes buf);
   // The oldest queued datagram without a copy; nullopt when none.
   std::optional<UdpRxDatagram> recv();
 
-  // Frees the queued datagrams and returns the socket to the pool. The
-  // pointer must not be used afterwards.
+  // Leaves every group the socket joined, frees the queued datagrams and
+  // returns the socket to the pool. The pointer must not be used afterwards.
+  // `now` stamps the leave reports; close() without it uses the latest time
+  // the stack and its IgmpHost have seen.
+  void close(TimeNs now);
   void close();
 
   // Called after each datagram is queued, and after each ICMP error.
@@ -161,9 +207,9 @@ class UdpSocket {
   std::optional<UdpIcmpError> take_error() { return std::exchange(error_, std::nullopt); }
 
   // Would this socket take a datagram sent to `dst` from `src` (its port
-  // already matched)? Today: bound to 0.0.0.0 or to `dst` itself. This is the
-  // hook multicast membership (join(group, source filter), the IGMP work)
-  // will refine; `src` is there for its source filters.
+  // already matched)? Bound to 0.0.0.0 or to `dst` itself, and, for a group
+  // other than 224.0.0.1 on a layer with an IgmpHost, joined to `dst` with a
+  // filter that passes `src`.
   bool accepts(Ipv4Addr dst, Ipv4Addr src) const;
 
   bool is_open() const { return open_; }
@@ -193,6 +239,9 @@ class UdpSocket {
   bool open_ = false;
   bool closing_ = false;  // closed during a delivery; released after it
   bool reuse_ = false;
+  bool mc_loop_ = false;
+  std::uint8_t mc_ttl_ = 1;
+  std::uint16_t generation_ = 0;  // bumped on every open(): a fresh IGMP socket id
   UdpEndpoint local_;
   std::optional<UdpEndpoint> remote_;
   std::optional<UdpIcmpError> error_;
@@ -213,8 +262,9 @@ class UdpSocket {
 
 class alignas(64) UdpLayer final : public ProtocolHandler {
  public:
-  // Registers itself on `stack` for protocol 17. `stack` must outlive it.
-  UdpLayer(Stack& stack, const UdpConfig& cfg = {});
+  // Registers itself on `stack` for protocol 17. `stack` must outlive it,
+  // and so must `igmp` (the stack's IgmpHost, for multicast membership), if given.
+  UdpLayer(Stack& stack, const UdpConfig& cfg = {}, IgmpHost* igmp = nullptr);
   ~UdpLayer();
   UdpLayer(const UdpLayer&) = delete;
   UdpLayer& operator=(const UdpLayer&) = delete;
@@ -231,6 +281,7 @@ class alignas(64) UdpLayer final : public ProtocolHandler {
   void icmp_error(std::uint8_t type, std::uint8_t code, Bytes quoted, TimeNs now) override;
 
   Stack& stack() { return stack_; }
+  IgmpHost* igmp() { return igmp_; }
   const UdpConfig& config() const { return cfg_; }
 
  private:
@@ -241,7 +292,9 @@ class alignas(64) UdpLayer final : public ProtocolHandler {
   bool port_conflict(const UdpSocket& s, Ipv4Addr addr, std::uint16_t port) const;
   std::optional<std::uint16_t> pick_ephemeral();
   void unlink(UdpSocket& s);
-  void close(UdpSocket& s);
+  void close(UdpSocket& s, TimeNs now);
+  TimeNs latest_time() const;
+  UdpStatus set_filter(UdpSocket& s, Ipv4Addr group, FilterMode mode, std::span<const Ipv4Addr> sources, TimeNs now);
   void release(UdpSocket& s);
   void release_closed();
   UdpStatus send_copy(UdpSocket& s, Bytes data, UdpEndpoint dst, TimeNs now);
@@ -255,6 +308,7 @@ class alignas(64) UdpLayer final : public ProtocolHandler {
   UdpSocket& sock(std::uint16_t i) { return sockets_[i]; }
 
   Stack& stack_;
+  IgmpHost* igmp_;
   UdpConfig cfg_;
   std::unique_ptr<UdpSocket[]> sockets_;
   std::unique_ptr<UdpSocket::RxSlot[]> slots_;

@@ -1,4 +1,5 @@
-// libFuzzer target: UdpDatagram::parse, UdpRepr::emit.
+// libFuzzer target: UdpDatagram::parse, UdpRepr::emit, and the feed header
+// (services/feed.hpp) that the multicast services read from UDP payloads.
 //
 // The input is an IP payload as sent from 192.0.2.2 to 192.0.2.1 (the seed
 // corpus is made with those addresses, so its checksums hold).
@@ -13,13 +14,18 @@
 //    input verified with a checksum, the re-emitted bytes are the input's
 //    (a sum of zero is 0xffff on both sides);
 //  - the checksum-offload form differs only in the checksum field, and a NIC
-//    finishing it produces the software checksum.
+//    finishing it produces the software checksum;
+//  - FeedHeader::parse of the input (as a payload) accepts exactly: 24 bytes
+//    or more, the magic, a header length from 24 to the size; what it accepts
+//    re-emits to the same magic, sequence and time; a FeedTracker fed the
+//    input's 8-byte words keeps feed = calls and never counts more late than calls.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "core/bytes.hpp"
+#include "services/feed.hpp"
 #include "wire/checksum.hpp"
 #include "wire/udp.hpp"
 
@@ -35,6 +41,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Ipv4Addr src(192, 0, 2, 2);
   const Ipv4Addr dst(192, 0, 2, 1);
   const Bytes in{data, size};
+
+  // The feed header, on the raw input as a UDP payload.
+  {
+    using services::FeedHeader;
+    const auto h = FeedHeader::parse(in);
+    const bool want = size >= services::kFeedHeaderLen && load_be32(in, 0) == services::kFeedMagic &&
+                      load_be16(in, FeedHeader::kHeaderLenOff) >= services::kFeedHeaderLen &&
+                      load_be16(in, FeedHeader::kHeaderLenOff) <= size;
+    require(h.has_value() == want);
+    if (h) {
+      std::uint8_t b[services::kFeedHeaderLen];
+      h->emit(MutBytes{b});
+      const auto back = FeedHeader::parse(Bytes{b});
+      require(back && back->seq == h->seq && back->send_time_ns == h->send_time_ns);
+      require(std::memcmp(b, data, 4) == 0 && std::memcmp(b + 8, data + 8, 16) == 0);
+    }
+    services::FeedTracker t;
+    std::uint64_t calls = 0;
+    for (std::size_t off = 0; off + 8 <= size; off += 8, ++calls) t.on_seq(load_be64(in, off));
+    require(t.feed() == calls && t.late() <= calls && t.gap_events() <= calls);
+  }
 
   const auto unverified = UdpDatagram::parse(in, src, dst, /*verify_checksum=*/false);
   const auto p = UdpDatagram::parse(in, src, dst);

@@ -73,6 +73,25 @@ def body():
         (["--"] + IP + ["--fault-drop", "1.5"], ["--fault-drop", "probability"]),
         (["--"] + IP + ["--fault-reorder", "-0.1"], ["--fault-reorder", "probability"]),
         (["--"] + IP + ["--fault-seed", "x"], ["--fault-seed"]),
+        (["--"] + IP + ["--udp-echo", "0"], ["--udp-echo", "1..65535"]),
+        (["--"] + IP + ["--udp-echo", "7", "--udp-echo", "7"], ["--udp-echo", "port 7", "already"]),
+        (["--"] + IP + ["--join", "10.1.1.1:5000"], ["--join", "GROUP:PORT", "multicast"]),
+        (["--"] + IP + ["--join", "224.0.0.5:5000"], ["--join", "224.0.0.0/24"]),
+        (["--"] + IP + ["--join", "239.1.1.1"], ["--join", "GROUP:PORT"]),
+        (["--"] + IP + ["--join", "239.1.1.1:0"], ["--join", "1..65535"]),
+        (["--"] + IP + ["--join", "239.1.1.1:5000@239.2.2.2"], ["--join", "SOURCE", "unicast"]),
+        (["--"] + IP + ["--join", "239.1.1.1:5000@x"], ["--join", "SOURCE"]),
+        (["--"] + IP + ["--join", "239.1.1.1:5000", "--join", "239.1.1.1:5000"], ["--join", "twice"]),
+        (["--"] + IP + ["--mcast-send", "10.98.0.1:5000"], ["--mcast-send", "GROUP:PORT"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--mcast-send", "239.1.1.2:5000"],
+         ["--mcast-send", "twice"]),
+        (["--"] + IP + ["--rate", "100"], ["--rate", "needs --mcast-send"]),
+        (["--"] + IP + ["--mcast-loop"], ["--mcast-loop", "needs --mcast-send"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--rate", "0"], ["--rate", "1..10000000"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--rate", "fast"], ["--rate"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "23"], ["--size", "24"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "9000"], ["--size", "8972"]),
+        (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--mcast-ttl", "0"], ["--mcast-ttl", "1..255"]),
         (["--"] + IP + ["--bogus"], ["unknown option", "--bogus"]),
         (["--"] + IP + ["--promisc=yes"], ["--promisc", "no value"]),
         (IP, ["after '--'"]),
@@ -82,6 +101,9 @@ def body():
         ([prefix, "--no-such-eal-flag", "--"] + IP, ["EAL", "--no-such-eal-flag"]),
         ([prefix, "--no-pci", "--"] + IP, ["no DPDK port 0"]),
         ([prefix, "--vdev=net_af_packet0,iface=ustnosuchif0", "--"] + IP, ["no DPDK port 0"]),
+        # Fits the option's range, not one datagram at this port's MTU.
+        ([prefix, "--vdev=net_null0", "--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "4000"],
+         ["--size 4000", "at most 1472"]),
     ]
     try:
         for argv, words, want in [(a, w, 2) for a, w in usage_cases] + [(a, w, 1) for a, w in runtime_cases]:
@@ -123,6 +145,7 @@ def body():
             p = subprocess.run([exe] + argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
             check(p.returncode == 0 and p.stdout.startswith("usage: ") and "--stats-json" in p.stdout
                   and "--tcp-echo" in p.stdout and "--fault-drop" in p.stdout
+                  and "--join GROUP:PORT[@SOURCE]" in p.stdout and "--mcast-send" in p.stdout
                   and p.stderr == "", f"{' '.join(argv)}: usage on stdout, exit 0")
     finally:
         # EAL's runtime directory: /var/run/dpdk for root, else $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk.

@@ -5,6 +5,7 @@
 #
 # fuzz_stack inputs are a configuration byte followed by records
 # [step][len_hi][len_lo][frame]; see test/fuzz/fuzz_stack.cpp.
+import struct
 import os
 from scapy.all import ARP, Dot1Q, Ether, ICMP, IP, IPOption_EOL, IPOption_RR, IPOption_Router_Alert, Raw, TCP, UDP
 
@@ -78,6 +79,9 @@ u("zero_checksum", UDP(sport=1234, dport=5678, chksum=0)/b"no checksum")
 u("all_ones", UDP(sport=7, dport=7)/bytes.fromhex("7bc8"))  # the sum is zero: sent as 0xffff
 u("trailing", UDP(sport=5353, dport=9)/b"hell", b" world")  # bytes after the UDP length
 u("bad_length", UDP(sport=5353, dport=9, len=30)/b"hello world")
+# The feed header (src/services/feed.hpp) as the input itself: fuzz_udp also
+# reads the input as a multicast payload.
+w("fuzz_udp", "feed_header", struct.pack("!IBBHQQ", 0x55535446, 1, 0, 24, 5, 1700000000123456789) + b"pattern!")
 
 # stack: config byte, then [step][len_hi][len_lo][frame] records
 def rec(step, frame):

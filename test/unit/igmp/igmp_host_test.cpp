@@ -1026,9 +1026,13 @@ TEST_CASE("Engine: the MAC list programs the NIC filter, falling back to all-mul
   CHECK(dev.programmed == macs({kG}));
   CHECK_FALSE(dev.allmulti);  // switched off again: it was ours
   CHECK(dev.allmulti_calls == 2);
+  CHECK(engine.mc_programmed() == 3);  // at the start, join kG, leave kG2
+  CHECK(engine.mc_fallbacks() == 1);   // join kG2
   dev.c.mc_filter = false;  // a device without a filter table
   igmp.leave(1, kG, 0);
   CHECK(dev.allmulti);
+  CHECK(engine.mc_fallbacks() == 2);
+  CHECK(engine.mc_failures() == 0);
   engine.flush(0);
 }
 
