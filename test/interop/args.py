@@ -73,6 +73,10 @@ def body():
         (["--"] + IP + ["--fault-drop", "1.5"], ["--fault-drop", "probability"]),
         (["--"] + IP + ["--fault-reorder", "-0.1"], ["--fault-reorder", "probability"]),
         (["--"] + IP + ["--fault-seed", "x"], ["--fault-seed"]),
+        (["--"] + IP + ["--app-cpus", "x"], ["--app-cpus", "CPU list"]),
+        (["--"] + IP + ["--app-cpus", "3-1"], ["--app-cpus"]),
+        (["--"] + IP + ["--app-cpus", "1,"], ["--app-cpus"]),
+        (["--"] + IP + ["--shim-threads", "65"], ["--shim-threads", "0..64"]),
         (["--"] + IP + ["--bogus"], ["unknown option", "--bogus"]),
         (["--"] + IP + ["--promisc=yes"], ["--promisc", "no value"]),
         (IP, ["after '--'"]),
@@ -82,6 +86,9 @@ def body():
         ([prefix, "--no-such-eal-flag", "--"] + IP, ["EAL", "--no-such-eal-flag"]),
         ([prefix, "--no-pci", "--"] + IP, ["no DPDK port 0"]),
         ([prefix, "--vdev=net_af_packet0,iface=ustnosuchif0", "--"] + IP, ["no DPDK port 0"]),
+        # Dedicated-core mode: application threads never on a polling CPU.
+        ([prefix, "-l", "0", "--vdev=net_null0", "--"] + IP + ["--app-cpus", "0-1"],
+         ["--app-cpus 0,1", "overlaps", "(0,", "lcores"]),
     ]
     try:
         for argv, words, want in [(a, w, 2) for a, w in usage_cases] + [(a, w, 1) for a, w in runtime_cases]:
