@@ -17,7 +17,8 @@
 //   }
 //
 // The command line is the `ustack` program's: `prog [EAL args] -- --ip
-// A.B.C.D/N [options]` (prog -- --help lists them). Start-up validates the
+// A.B.C.D/N [options]` (prog -- --help lists them), optionally followed by a
+// second `--` and the application's own arguments (app_args()). Start-up validates the
 // core lists: --app-cpus (default: the process's CPUs that no lcore polls)
 // must not overlap the lcores' CPUs, and the Hub refuses to attach a thread
 // whose affinity includes a polling CPU. The `ustack` program itself is
@@ -28,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ustack {
 
@@ -57,9 +59,13 @@ class Process {
   // nullptr with --shim-threads 0.
   shim::Hub* hub();
 
+  // What followed the second "--" on the command line.
+  const std::vector<std::string>& app_args() const { return app_args_; }
+
  private:
   explicit Process(std::unique_ptr<Runtime> rt);
   std::unique_ptr<Runtime> rt_;
+  std::vector<std::string> app_args_;
 };
 
 }  // namespace ustack

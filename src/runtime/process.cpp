@@ -1,5 +1,6 @@
 #include "ustack/process.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "runtime/eal_args.hpp"
@@ -16,7 +17,13 @@ constexpr int kExitUsage = 2;
 std::unique_ptr<Process> Process::create(int argc, char** argv, std::string& err, int& status) {
   err.clear();
   status = 0;
-  const SplitArgv split = split_argv(argc, argv);
+  SplitArgv split = split_argv(argc, argv);
+  // A second "--" starts the application's own arguments.
+  std::vector<std::string> app_args;
+  if (auto it = std::find(split.app.begin(), split.app.end(), "--"); it != split.app.end()) {
+    app_args.assign(it + 1, split.app.end());
+    split.app.erase(it, split.app.end());
+  }
   const std::string prog = split.eal.empty() ? "ustack" : split.eal[0];
   if (!split.has_separator) {
     // "prog --help" without "--" means our help, not EAL's.
@@ -50,7 +57,9 @@ std::unique_ptr<Process> Process::create(int argc, char** argv, std::string& err
     status = kExitRuntime;
     return nullptr;
   }
-  return std::unique_ptr<Process>(new Process(std::move(rt)));
+  std::unique_ptr<Process> p(new Process(std::move(rt)));
+  p->app_args_ = std::move(app_args);
+  return p;
 }
 
 Process::Process(std::unique_ptr<Runtime> rt) : rt_(std::move(rt)) {}

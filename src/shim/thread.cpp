@@ -532,6 +532,10 @@ int Thread::listen(int hd, int backlog) {
                                             .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)});
   if (r) return fail(r);
   h->kind = Handle::Kind::listener;
+  // Settle it now that it is a listener (the result's settle saw a fresh
+  // socket): arms the wake-up, so a thread that goes straight to
+  // epoll_wait is woken by the first connection.
+  s.touch(hd);
   s.pump();
   return 0;
 }

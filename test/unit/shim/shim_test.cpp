@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -121,6 +122,33 @@ TEST_CASE("Shim: the eventfd is readable exactly while the handle has something 
   t->close(p.s);
   t->close(p.c);
   t->close(p.ls);
+}
+
+// The Linux server's first move after listen() is epoll_wait: the listener's
+// eventfd must fire for the first connection without any other call first.
+TEST_CASE("Shim: a new listener's eventfd fires for its first connection with no call in between", "[shim]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  const int ls = t->socket_on(1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const auto sa = test::ShimWorld::addr(2, 7009);
+  REQUIRE(t->bind(ls, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(t->listen(ls, 16) == 0);
+  const int efd = t->eventfd(ls);
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    std::string err;
+    auto t2 = Thread::attach(w.hub, err);
+    const int c = t2->socket_on(0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    t2->connect(c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    wait_for(*t2, c, EPOLLOUT);
+    while (!done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    t2->close(c);
+  });
+  CHECK(test::fd_readable(efd, 5000));
+  CHECK(t->accept(ls, nullptr, nullptr, SOCK_NONBLOCK) >= 0);
+  done.store(true);
+  client.join();
+  t->close(ls);
 }
 
 TEST_CASE("Shim: edge-triggered epoll sees one edge per not-ready to ready transition", "[shim]") {
