@@ -4,6 +4,7 @@
 //   ustack-bench l2l3 [--iterations N] [--kernel-iterations N] [--json FILE]
 //   ustack-bench tcp  [--iterations N] [--kernel-iterations N] [--bulk-mib N]
 //                     [--conns N] [--only LIST] [--json FILE]
+//   ustack-bench shim [--iterations N] [--kernel-iterations N] [--json FILE]
 //
 // Later cases (udp, mcast, shim, quic) are added as subcommands with the
 // same output shape.
@@ -42,7 +43,11 @@ void usage() {
       "         p50/p99/p99.9, bulk Gbit/s, connections per second, bytes per idle\n"
       "         connection, heap allocations per packet\n"
       "         (defaults: --iterations 20000 --kernel-iterations 10000 --bulk-mib 512\n"
-      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n");
+      "          --conns 500; --only handshake,rr64,bulk,cps,memory runs a subset)\n"
+      "  shim   64-byte TCP round trip from a thread through the thread shim (busy poll and\n"
+      "         epoll on the eventfd), on the lcore, and through kernel sockets between two\n"
+      "         threads over loopback; the thread crossing's cost in ns (needs two CPUs)\n"
+      "         (defaults: --iterations 50000 --kernel-iterations 20000)\n");
 }
 
 double seconds(clockid_t id) {
@@ -70,9 +75,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   const bool tcp = which == "tcp";
-  if (which != "l2l3" && !tcp) usage_error("unknown case '" + std::string(which) + "'");
+  const bool shim = which == "shim";
+  if (which != "l2l3" && !tcp && !shim) usage_error("unknown case '" + std::string(which) + "'");
   Options opt;
   TcpOptions topt;
+  ShimOptions sopt;
   std::string json;
   for (int i = 2; i < argc; ++i) {
     const std::string_view f = argv[i];
@@ -80,8 +87,9 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("missing value for " + std::string(f));
       return argv[++i];
     };
-    if (f == "--iterations") opt.iterations = topt.iterations = parse_count(f, value());
-    else if (f == "--kernel-iterations") opt.kernel_iterations = topt.kernel_iterations = parse_count(f, value());
+    if (f == "--iterations") opt.iterations = topt.iterations = sopt.iterations = parse_count(f, value());
+    else if (f == "--kernel-iterations")
+      opt.kernel_iterations = topt.kernel_iterations = sopt.kernel_iterations = parse_count(f, value());
     else if (f == "--json") json = value();
     else if (tcp && f == "--only") {
       topt.only = value();
@@ -118,7 +126,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double wall0 = seconds(CLOCK_MONOTONIC), cpu0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-  const auto cases = tcp ? bench_tcp(topt, pool) : bench_l2l3(opt, pool);
+  const auto cases = shim ? bench_shim(sopt, pool) : tcp ? bench_tcp(topt, pool) : bench_l2l3(opt, pool);
   const double wall = seconds(CLOCK_MONOTONIC) - wall0, cpu = seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
   print_table(cases);
   // Well below 100%: the cores were shared, and whole-run rates and tails
