@@ -3,6 +3,7 @@
 #   1. build, then `meson test`: unit, simulation and kernel interop tests
 #      (interop tests need root and network namespaces; they skip otherwise);
 #   2. the unit and simulation tests again in an ASan/UBSan build;
+#      the shim's tests in a ThreadSanitizer build (only those are built);
 #   3. every libFuzzer target for a few seconds (clang).
 # Ends with the line "N passed, N failed, N skipped" and exits non-zero on any failure.
 set -uo pipefail
@@ -52,6 +53,19 @@ if { [ -f build-asan/build.ninja ] || meson setup build-asan -Dsanitizers=addres
   tally build-asan
 else
   echo "test-all: sanitizer build failed"; fail=$((fail + 1))
+fi
+
+step "ThreadSanitizer build of the shim's tests (build-tsan/)"
+# Only the shim's test binaries are built: the shim is where threads meet.
+if { [ -f build-tsan/build.ninja ] || meson setup build-tsan -Dsanitizers=thread -Dbenchmarks=false \
+       -Dinterop_tests=false >/dev/null; } \
+   && ninja -C build-tsan test/unit/shim/shim-tests test/unit/shim/shim-tcp-tests; then
+  step "meson test --suite tsan (build-tsan/)"
+  TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+    meson test -C build-tsan --no-rebuild --suite tsan --print-errorlogs --num-processes 2
+  tally build-tsan
+else
+  echo "test-all: thread sanitizer build failed"; fail=$((fail + 1))
 fi
 
 step "fuzz targets, ${FUZZ_SECONDS}s each"

@@ -53,5 +53,14 @@ std::vector<CaseResult> bench_udp(const UdpOptions& opt, rte_mempool* pool);
 // Multicast fan-out to N joined sockets on the receiving stack vs the
 // kernel's multicast over lo to N joined sockets.
 std::vector<CaseResult> bench_mcast(const UdpOptions& opt, rte_mempool* pool);
+struct ShimOptions {
+  std::uint64_t iterations = 50'000;         // round trips per ustack figure
+  std::uint64_t kernel_iterations = 20'000;  // round trips per kernel figure
+};
+
+// A 64-byte TCP round trip from a thread through the shim (busy poll and
+// epoll), on the lcore, and through kernel sockets between two threads;
+// the thread crossing's cost in ns (apps/bench/shim.cpp).
+std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool);
 
 }  // namespace ustack::bench

@@ -7,8 +7,9 @@
 //   ustack-bench tls  [--iterations N] [--json FILE]
 //   ustack-bench udp  [--iterations N] [--kernel-iterations N] [--only LIST] [--json FILE]
 //   ustack-bench mcast [--iterations N] [--kernel-iterations N] [--fanout LIST] [--json FILE]
+//   ustack-bench shim [--iterations N] [--kernel-iterations N] [--json FILE]
 //
-// Later cases (shim, quic) are added as subcommands with the same output shape.
+// Later cases (quic) are added as subcommands with the same output shape.
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
@@ -63,7 +64,12 @@ void usage() {
       "          at most 100 sockets per case)\n"
       "  tls    TLS 1.3 full and resumed handshakes, client and server in memory on one\n"
       "         core: ustack's engine vs OpenSSL's libssl through a BIO pair, handshakes\n"
-      "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n");
+      "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n"
+
+      "  shim   64-byte TCP round trip from a thread through the thread shim (busy poll and\n"
+      "         epoll on the eventfd), on the lcore, and through kernel sockets between two\n"
+      "         threads over loopback; the thread crossing's cost in ns (needs two CPUs)\n"
+      "         (defaults: --iterations 50000 --kernel-iterations 20000)\n");
 }
 
 double seconds(clockid_t id) {
@@ -102,12 +108,15 @@ int main(int argc, char** argv) {
     usage();
     return 0;
   }
-  const bool tcp = which == "tcp", udp = which == "udp", mcast = which == "mcast", tls = which == "tls";
-  if (which != "l2l3" && !tcp && !udp && !mcast && !tls) usage_error("unknown case '" + std::string(which) + "'");
+  const bool tcp = which == "tcp", udp = which == "udp", mcast = which == "mcast", tls = which == "tls",
+             shim = which == "shim";
+  if (which != "l2l3" && !tcp && !udp && !mcast && !tls && !shim)
+    usage_error("unknown case '" + std::string(which) + "'");
   Options opt;
   TcpOptions topt;
   UdpOptions uopt;
   TlsOptions lopt;
+  ShimOptions sopt;
   if (mcast) {
     uopt.iterations = 50'000;
     uopt.kernel_iterations = 10'000;
@@ -119,9 +128,11 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage_error("missing value for " + std::string(f));
       return argv[++i];
     };
-    if (f == "--iterations") opt.iterations = topt.iterations = uopt.iterations = lopt.iterations = parse_count(f, value());
+    if (f == "--iterations")
+      opt.iterations = topt.iterations = uopt.iterations = lopt.iterations = sopt.iterations = parse_count(f, value());
     else if (!tls && f == "--kernel-iterations")
-      opt.kernel_iterations = topt.kernel_iterations = uopt.kernel_iterations = parse_count(f, value());
+      opt.kernel_iterations = topt.kernel_iterations = uopt.kernel_iterations = sopt.kernel_iterations =
+          parse_count(f, value());
     else if (f == "--json") json = value();
     else if (tcp && f == "--only") {
       topt.only = value();
@@ -194,6 +205,7 @@ int main(int argc, char** argv) {
   const int rc = finish(tcp     ? bench_tcp(topt, pool)
                         : udp   ? bench_udp(uopt, pool)
                         : mcast ? bench_mcast(uopt, pool)
+                        : shim  ? bench_shim(sopt, pool)
                                 : bench_l2l3(opt, pool));
   rte_eal_cleanup();
   return rc;

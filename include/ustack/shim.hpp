@@ -54,7 +54,9 @@ class Thread {
   Thread(const Thread&) = delete;
   Thread& operator=(const Thread&) = delete;
 
-  // AF_INET, SOCK_STREAM (optionally | SOCK_NONBLOCK), protocol 0 or IPPROTO_TCP.
+  // AF_INET, SOCK_STREAM or SOCK_DGRAM (optionally | SOCK_NONBLOCK), protocol
+  // 0, IPPROTO_TCP or IPPROTO_UDP (SOCK_DGRAM: EPROTONOSUPPORT when the
+  // lcore runs no UDP).
   // The socket lives on the lcores in turn (round robin).
   int socket(int domain, int type, int protocol);
   // The socket lives on lcore `lcore` (an index into the stack's lcores).
@@ -68,10 +70,20 @@ class Thread {
   ssize_t send(int h, const void* buf, std::size_t len, int flags);
   // flags: MSG_DONTWAIT, MSG_PEEK.
   ssize_t recv(int h, void* buf, std::size_t len, int flags);
+  // UDP: one datagram per call; `to` null on a connected socket. EMSGSIZE
+  // above the path MTU (ustack never fragments); EAGAIN when the command
+  // ring is full. On a TCP handle, send() (EISCONN with `to`).
+  ssize_t sendto(int h, const void* buf, std::size_t len, int flags, const sockaddr* to, socklen_t tolen);
+  // UDP: the oldest datagram and its sender; longer than `len`: truncated
+  // (MSG_TRUNC: returns the datagram's length). flags: MSG_DONTWAIT,
+  // MSG_PEEK, MSG_TRUNC. On a TCP handle, recv() and the peer's address.
+  ssize_t recvfrom(int h, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen);
   int shutdown(int h, int how);
   int close(int h);
   // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
-  // SO_TYPE; IPPROTO_TCP: TCP_NODELAY, TCP_QUICKACK; SOL_USTACK: USTACK_SO_LCORE (get).
+  // SO_TYPE, SO_REUSEADDR/SO_REUSEPORT (UDP: several sockets on one port,
+  // before bind); IPPROTO_TCP: TCP_NODELAY, TCP_QUICKACK; SOL_USTACK:
+  // USTACK_SO_LCORE (get). IPPROTO_IP multicast membership: not yet (EOPNOTSUPP).
   int setsockopt(int h, int level, int name, const void* val, socklen_t len);
   int getsockopt(int h, int level, int name, void* val, socklen_t* len);
   int getpeername(int h, sockaddr* addr, socklen_t* len);

@@ -19,6 +19,7 @@ constexpr std::string_view kValueFlags[] = {
     "--tcp-echo", "--tcp-discard", "--tcp-source", "--tcp-get", "--tcp-get-timeout",
     "--fault-drop", "--fault-duplicate", "--fault-reorder", "--fault-corrupt", "--fault-seed",
     "--udp-echo", "--join", "--mcast-send", "--rate", "--size", "--mcast-ttl",
+    "--app-cpus", "--shim-threads",
 };
 constexpr std::string_view kBoolFlags[] = {"--promisc", "--tcp-no-sack", "--tcp-no-timestamps", "--tcp-nagle",
                                            "--mcast-loop", "--help", "-h"};
@@ -32,6 +33,8 @@ constexpr std::uint64_t kMaxTcpBuf = 64ull << 20;
 constexpr std::uint64_t kMaxTcpBufferBudget = 16ull << 30;  // max-conns x (sndbuf + rcvbuf), per lcore
 constexpr std::size_t kMaxTcpServices = 16;                 // TcpConfig::max_listeners
 constexpr std::size_t kMaxTcpGets = 8;
+constexpr int kMaxCpu = 1023;        // CPU_SETSIZE - 1
+constexpr std::uint32_t kMaxShimThreads = 64;
 
 
 template <typename T>
@@ -68,6 +71,28 @@ bool parse_probability(const std::string& s, double& out) {
   if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 1) return false;
   out = v;
   return true;
+}
+
+// A CPU list as taskset and EAL's -l write it: "0-2,5". Sorted, no duplicates.
+bool parse_cpu_list(std::string_view s, std::vector<int>& out) {
+  out.clear();
+  while (!s.empty()) {
+    const auto comma = s.find(',');
+    const std::string_view item = s.substr(0, comma);
+    const auto dash = item.find('-');
+    int lo = 0, hi = 0;
+    if (!parse_uint(item.substr(0, dash), lo, kMaxCpu)) return false;
+    hi = lo;
+    if (dash != std::string_view::npos && !parse_uint(item.substr(dash + 1), hi, kMaxCpu)) return false;
+    if (hi < lo) return false;
+    for (int c = lo; c <= hi; ++c) out.push_back(c);
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+    if (s.empty()) return false;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return !out.empty();
 }
 
 bool parse_seconds(const std::string& s, double& out) {
@@ -225,6 +250,10 @@ std::optional<AppOptions> parse_app_options(const std::vector<std::string>& args
         return std::nullopt;
       }
       o.pings.push_back(t);
+    } else if (flag == "--app-cpus") {
+      if (!parse_cpu_list(v, o.app_cpus)) return bad("a CPU list such as 1 or 2-3,6 (CPUs 0..1023)");
+    } else if (flag == "--shim-threads") {
+      if (!parse_uint(v, o.shim_threads, kMaxShimThreads)) return bad("a thread count 0..64");
     } else if (flag == "--duration") {
       if (!parse_seconds(v, o.duration_s)) return bad("seconds");
     } else if (flag == "--mtu") {
@@ -429,6 +458,11 @@ std::string usage(const std::string& prog) {
          "  --stats-json FILE         write every counter as JSON at exit\n"
          "  --ping A.B.C.D[:COUNT]    ping an address COUNT times (default 5), one per 100 ms; repeatable\n"
          "  --duration S              exit after S seconds (default: run until SIGINT/SIGTERM)\n"
+         "\n"
+         "Application threads (dedicated-core mode, docs/api.md):\n"
+         "  --app-cpus LIST           CPUs for application threads, e.g. 2-3 (default: the process's CPUs\n"
+         "                            that no lcore polls); must not overlap the lcores' CPUs\n"
+         "  --shim-threads N          application threads that may attach to the shim (default 4; 0: none)\n"
          "\n"
          "TCP (every lcore runs a TCP for the flows its queue receives):\n"
          "  --tcp-echo PORT           echo server (zero-copy, with backpressure); repeatable\n"

@@ -98,6 +98,11 @@ struct AppOptions {
   std::vector<UdpJoinSpec> joins;
   std::optional<McastSendSpec> mcast_send;
   FaultOptions faults;
+  // Dedicated-core mode (docs/api.md): the CPUs application threads run on
+  // (empty: the process's CPUs that no lcore polls), and how many of them
+  // may attach to the shim on every lcore.
+  std::vector<int> app_cpus;
+  std::uint32_t shim_threads = 4;
   bool help = false;
 };
 

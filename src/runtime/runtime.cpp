@@ -30,6 +30,8 @@
 #include "runtime/telemetry.hpp"
 #include "services/tcp_services.hpp"
 #include "services/udp_services.hpp"
+#include "shim/hub.hpp"
+#include "shim/lcore.hpp"
 
 namespace ustack {
 
@@ -134,6 +136,12 @@ void out_line(const std::string& s) {
   std::fflush(stdout);
 }
 
+std::string cpu_list_text(const std::vector<int>& cpus) {
+  std::string s;
+  for (int c : cpus) s += (s.empty() ? "" : ",") + std::to_string(c);
+  return s;
+}
+
 std::string bytes_text(std::uint64_t b) {
   if (b % (1u << 20) == 0 && b) return std::to_string(b >> 20) + "M";
   if (b % (1u << 10) == 0 && b) return std::to_string(b >> 10) + "K";
@@ -190,6 +198,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreState {
   std::unique_ptr<TcpSteerDevice> steer;
   std::unique_ptr<McastSteerDevice> msteer;
   std::unique_ptr<Engine> engine;
+  // The thread shim's lcore half: the engine's loop hook, built once TCP is.
+  std::unique_ptr<shim::ShimLcore> shim;
   rte_mempool* pool = nullptr;
   // Services and clients on this lcore's TCP: after the engine, so that they
   // go first (a service takes its handler back from connections still open).
@@ -298,16 +308,44 @@ std::unique_ptr<Runtime> Runtime::create(const std::vector<std::string>& eal_arg
   std::unique_ptr<Runtime> rt(new Runtime());
   rt->eal_ready_ = true;
   rt->eal_log_ = std::move(log);
+  // Every CPU a poll loop may run on (an lcore of --lcores may have several).
+  {
+    cpu_set_t polling;
+    CPU_ZERO(&polling);
+    unsigned lc;
+    RTE_LCORE_FOREACH(lc) {
+      const rte_cpuset_t set = rte_lcore_cpuset(lc);
+      CPU_OR(&polling, &polling, &set);
+    }
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+      if (CPU_ISSET(c, &polling)) rt->polling_cpus_.push_back(c);
+  }
+  // Dedicated-core mode: application threads never share a CPU with a loop
+  // that never yields (the shim's Hub checks each thread again at attach).
+  std::vector<int> overlap;
+  for (int c : opts.app_cpus)
+    if (std::find(rt->polling_cpus_.begin(), rt->polling_cpus_.end(), c) != rt->polling_cpus_.end())
+      overlap.push_back(c);
+  if (!overlap.empty()) {
+    err = "--app-cpus " + cpu_list_text(opts.app_cpus) + " overlaps the CPU(s) the lcores poll on (" +
+          cpu_list_text(overlap) + ", from EAL's -l/--lcores): give application threads CPUs of their own";
+    return nullptr;
+  }
   if (have_cpus) {
     // The control thread runs on a CPU without a poll loop when there is one.
     cpu_set_t spare = process_cpus;
-    unsigned lc;
-    RTE_LCORE_FOREACH(lc) {
-      const int cpu = static_cast<int>(rte_lcore_to_cpu_id(static_cast<int>(lc)));
-      if (cpu >= 0) CPU_CLR(cpu, &spare);
-    }
+    for (int c : rt->polling_cpus_) CPU_CLR(c, &spare);
     rt->control_cpus_ = CPU_COUNT(&spare) > 0 ? spare : process_cpus;
     rt->have_control_cpus_ = true;
+    if (opts.app_cpus.empty() && CPU_COUNT(&spare) > 0) {
+      rt->app_cpus_ = spare;
+      rt->have_app_cpus_ = true;
+    }
+  }
+  if (!opts.app_cpus.empty()) {
+    CPU_ZERO(&rt->app_cpus_);
+    for (int c : opts.app_cpus) CPU_SET(c, &rt->app_cpus_);
+    rt->have_app_cpus_ = true;
   }
   if (!rt->setup(opts, err)) return nullptr;  // the destructor cleans up
   return rt;
@@ -438,7 +476,7 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   for (std::uint16_t q = 0; q < nq; ++q) {
     auto st = std::make_unique<LcoreState>();
     st->clock = &clock_;
-    st->stop = &stop_;
+    st->stop = &loops_stop_;
     st->lcore_id = lcore_ids[q];
     st->queue = q;
     st->q = std::make_unique<EthdevQueue>(*port_, q);
@@ -488,6 +526,12 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now, std::move(rss));
     st->pool = pools_[q];
     tcp::TcpLayer& tcp = st->engine->enable_tcp(tcp_config(opts.tcp));
+    if (opts.shim_threads > 0) {
+      shim::LcoreConfig shc;
+      shc.max_threads = opts.shim_threads;
+      st->shim = std::make_unique<shim::ShimLcore>(tcp, shc);
+      st->engine->set_hook(st->shim.get());
+    }
     for (const auto& sv : opts.services) {
       auto svc = std::make_unique<services::TcpService>(tcp, service_kind(sv.kind), sv.port, sv.bytes);
       if (!svc->listening()) {
@@ -542,6 +586,11 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     }
     lcores_.push_back(std::move(st));
   }
+  if (opts.shim_threads > 0) {
+    std::vector<shim::ShimLcore*> shims;
+    for (auto& st : lcores_) shims.push_back(st->shim.get());
+    hub_ = std::make_unique<shim::Hub>(std::move(shims), polling_cpus_);
+  }
   return true;
 }
 
@@ -558,6 +607,8 @@ void Runtime::teardown() {
   }
   // Engines first (they hold mbufs waiting for ARP and may still flush into
   // the queue), then captures, then the port, then the pools.
+  if (app_.joinable()) app_.join();  // only when run() failed to start the loops
+  hub_.reset();
   const TimeNs now = eal_ready_ ? clock_.now() : 0;
   for (auto& st : lcores_) {
     st->services.clear();
@@ -567,6 +618,7 @@ void Runtime::teardown() {
     st->sender.reset();
     st->engine.reset();
     st->msteer.reset();
+    st->shim.reset();
     st->share.reset();
     st->steer.reset();
     st->fault.reset();
@@ -633,7 +685,17 @@ int Runtime::lcore_entry(void* arg) {
   return 0;
 }
 
-int Runtime::run() {
+int Runtime::run(AppMain app) {
+  if (app && !hub_) {
+    std::fprintf(stderr, "ustack: an application needs the thread shim: --shim-threads must be at least 1\n");
+    return 1;
+  }
+  if (app && !have_app_cpus_) {
+    std::fprintf(stderr, "ustack: no CPU left for application threads: the lcores poll on every CPU of the process "
+                         "(%s); give EAL fewer lcores or name --app-cpus\n",
+                 cpu_list_text(polling_cpus_).c_str());
+    return 1;
+  }
   telemetry_attach(this);
   out_line("ready: " + opts_.ip.to_string() + " mac " + lcores_[0]->engine->stack().config().mac.to_string() +
            (opts_.gateway ? " gw " + opts_.gateway->to_string() : std::string()) + ", " +
@@ -645,13 +707,32 @@ int Runtime::run() {
     if (rc != 0) {
       std::fprintf(stderr, "ustack: cannot launch lcore %u: %s\n", st->lcore_id, rte_strerror(-rc));
       stop_.store(true);
+      loops_stop_.store(true);
       rte_eal_mp_wait_lcore();
       return 1;
     }
   }
+  if (app) {
+    // Threads the application starts inherit this thread's affinity, and
+    // so stay off the polling CPUs.
+    app_ = std::thread([this, app = std::move(app)] {
+      const int rc = pthread_setaffinity_np(pthread_self(), sizeof app_cpus_, &app_cpus_);
+      if (rc != 0) {
+        std::fprintf(stderr, "ustack: cannot pin the application to its CPUs: %s\n", std::strerror(rc));
+        app_status_.store(1);
+      } else {
+        app_status_.store(app(*hub_, stop_));
+      }
+      stop_.store(true);
+    });
+  }
   control_ = std::thread([this] {
     if (have_control_cpus_) pthread_setaffinity_np(pthread_self(), sizeof control_cpus_, &control_cpus_);
     control_loop();
+    // The loops serve the application until it has returned (its calls
+    // cross to them), then stop.
+    if (app_.joinable()) app_.join();
+    loops_stop_.store(true);
   });
 
   lcore_entry(lcores_[0].get());  // queue 0 on the main lcore
@@ -671,6 +752,7 @@ int Runtime::run() {
   teardown();
 
   int status = gets_failed_ ? kExitTcpGetFailed : 0;
+  if (app_status_.load() != 0) status = app_status_.load();
   if (!opts_.stats_json.empty()) {
     std::string err;
     if (!write_file(opts_.stats_json, stats_json(up, snap, port, gets), err)) {

@@ -21,6 +21,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -38,6 +39,9 @@ struct LcoreState;
 class ArpShare;
 class TcpSteer;
 class McastSteer;
+namespace shim {
+class Hub;
+}
 
 class Runtime {
  public:
@@ -87,10 +91,22 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Runs every loop until SIGINT/SIGTERM or --duration, then shuts down:
-  // loops exit, pending TX is flushed, the port is stopped and closed,
-  // captures are flushed, --stats-json is written. Returns the exit status.
-  int run();
+  // The application, in dedicated-core mode: runs on a thread of its own,
+  // pinned to the application CPUs (--app-cpus), while the lcores poll; the
+  // threads it starts inherit that affinity and attach to `hub` (the thread
+  // shim: one ShimLcore per polling lcore). It must return once `stop` is
+  // set (SIGINT/SIGTERM, --duration), after destroying its shim Threads; its
+  // return value becomes run()'s exit status when non-zero.
+  using AppMain = std::function<int(shim::Hub& hub, const std::atomic<bool>& stop)>;
+
+  // Runs every loop (and `app`, if any) until SIGINT/SIGTERM, --duration or
+  // `app` returns, then shuts down: the application is waited for, loops
+  // exit, pending TX is flushed, the port is stopped and closed, captures
+  // are flushed, --stats-json is written. Returns the exit status.
+  int run(AppMain app = {});
+
+  // The thread shim over every lcore (nullptr with --shim-threads 0).
+  shim::Hub* hub() { return hub_.get(); }
 
   // For telemetry: the counters summed over lcores (relaxed loads).
   void sum_counters(std::array<std::uint64_t, kStackCounterCount>& out) const;
@@ -121,8 +137,15 @@ class Runtime {
   std::vector<rte_mempool*> pools_;
   std::vector<std::unique_ptr<LcoreState>> lcores_;  // index = queue
   std::unique_ptr<PingSet> pings_;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_{false};        // the process is stopping (the application sees it)
+  std::atomic<bool> loops_stop_{false};  // the loops stop: once the application has returned
   std::thread control_;
+  std::thread app_;
+  std::atomic<int> app_status_{0};
+  std::unique_ptr<shim::Hub> hub_;
+  std::vector<int> polling_cpus_;  // every CPU an lcore may poll on
+  cpu_set_t app_cpus_{};           // where the application's threads run
+  bool have_app_cpus_ = false;
   std::unique_ptr<ArpShare> arp_share_;  // only with more than one queue
   std::unique_ptr<TcpSteer> tcp_steer_;  // only with more than one queue and RSS unknown
   std::unique_ptr<McastSteer> mcast_steer_;  // only with more than one queue

@@ -78,7 +78,10 @@
 
 namespace ustack::shim {
 
-enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option };
+// udp_bind / udp_connect open the lcore's UdpSocket on first use (value bit
+// 0: SO_REUSEADDR); udp_send carries one datagram (addr/port 0: the
+// connected peer).
+enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 
 struct Command {
@@ -93,7 +96,9 @@ struct Command {
 
 // result and released answer the thread's own calls; the others are
 // "event" completions, each of which makes its handle ready.
-enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable };
+// dgram: one UDP datagram (mbuf, sender in addr/port); error: an ICMP error
+// on a connected UDP socket (value: errno).
+enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable, dgram, error };
 
 struct Completion {
   std::uint32_t id = 0;
@@ -111,6 +116,7 @@ struct alignas(kCacheLine) SharedSlot {
   std::atomic<int> efd{-1};                    // thread: the handle's eventfd
   std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears
   std::atomic<std::uint64_t> rx_consumed{0};   // thread: bytes of data completions consumed (receive credit)
+  std::atomic<std::uint64_t> rx_dgrams_consumed{0};  // thread: UDP datagrams consumed (datagram credit)
   std::atomic<std::uint64_t> tx_acked{0};      // lcore: bytes sent through the shim that left TCP's send buffer
   // Written by the thread before a listen/connect command, read by the lcore
   // when it executes it (the ring's release/acquire orders them).

@@ -26,6 +26,20 @@ std::int32_t errno_of(TcpError e) {
   return EIO;
 }
 
+std::int32_t errno_of(UdpStatus st) {
+  switch (st) {
+    case UdpStatus::ok: return 0;
+    case UdpStatus::addr_in_use: return EADDRINUSE;
+    case UdpStatus::bad_address: return EADDRNOTAVAIL;
+    case UdpStatus::already_bound: return EINVAL;
+    case UdpStatus::no_ports: return EAGAIN;  // Linux's answer when the ephemeral range is used up
+    case UdpStatus::not_connected: return EDESTADDRREQ;
+    case UdpStatus::too_big: return EMSGSIZE;
+    case UdpStatus::no_mbuf: return ENOBUFS;
+    default: return EIO;
+  }
+}
+
 void append_chain(rte_mbuf*& head, rte_mbuf*& tail, rte_mbuf* m) {
   rte_mbuf* last = m;
   while (last->next) last = last->next;
@@ -41,12 +55,15 @@ void append_chain(rte_mbuf*& head, rte_mbuf*& tail, rte_mbuf* m) {
 
 }  // namespace
 
-ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg)
-    : tcp_(tcp), cfg_(cfg), pool_(tcp.stack().pool()) {
+ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg, UdpLayer* udp)
+    : tcp_(tcp), udp_(udp), cfg_(cfg), pool_(tcp.stack().pool()) {
+  if (udp_) udp_max_payload_ = udp_->max_payload();
   const std::uint32_t per = per_channel();
   for (std::uint32_t i = 0; i < cfg_.max_threads; ++i) channels_.push_back(std::make_unique<Channel>(i, cfg_.channel));
   slots_.resize(static_cast<std::size_t>(per) * cfg_.max_threads);
   links_.resize(slots_.size());
+  udp_ctx_.resize(slots_.size());
+  for (std::uint32_t g = 0; g < udp_ctx_.size(); ++g) udp_ctx_[g] = UdpCtx{this, g};
   conn_slot_.assign(tcp.capacity(), kNone);
   listener_slot_.assign(tcp.config().max_listeners, kNone);
   free_head_.assign(cfg_.max_threads, kNone);
@@ -127,7 +144,8 @@ void ShimLcore::poll(TimeNs now) {
   while (checks-- && *link != kNone) {
     const std::uint32_t g = *link;
     Slot& s = slots_[g];
-    if (s.kind != Kind::conn || s.tcp_gone || s.closing || credit(g) * 4 >= s.rx_limit) {
+    const bool back = s.kind == Kind::udp ? rx_room(g) : credit(g) * 4 >= s.rx_limit;
+    if ((s.kind != Kind::conn && s.kind != Kind::udp) || s.tcp_gone || s.closing || back) {
       *link = links_[g].starved_next;
       links_[g].starved_next = kNone;
       links_[g].in_starved = false;
@@ -234,6 +252,41 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       s.abort_on_close = c.op == CmdOp::abort;
       mark_dirty(g);
       break;
+    case CmdOp::udp_bind:
+    case CmdOp::udp_connect: {
+      s.result_pending = true;
+      mark_dirty(g);
+      if (!udp_ || (s.kind != Kind::idle && s.kind != Kind::udp)) {
+        s.result = udp_ ? EINVAL : EPROTONOSUPPORT;
+        break;
+      }
+      if (s.kind == Kind::idle) {
+        UdpSocket* u = udp_->open();
+        if (!u) {
+          s.result = ENOBUFS;
+          break;
+        }
+        s.kind = Kind::udp;
+        s.udp = u;
+        s.rx_limit = sh.rx_limit;
+        u->set_reuse(c.value & 1);
+        u->on_readable(&ShimLcore::on_udp_readable, &udp_ctx_[g]);
+        u->on_error(&ShimLcore::on_udp_error, &udp_ctx_[g]);
+      }
+      const UdpStatus st = c.op == CmdOp::udp_bind ? s.udp->bind(Ipv4Addr{c.addr}, c.port)
+                                                   : s.udp->connect(Ipv4Addr{c.addr}, c.port);
+      s.result = errno_of(st);
+      break;
+    }
+    case CmdOp::udp_send: {
+      Packet p(reinterpret_cast<rte_mbuf*>(c.mbuf));
+      if (s.kind != Kind::udp || s.closing) break;  // p frees the datagram
+      // Not consumed (too big, not connected...): p frees it. UDP reports
+      // no late send errors; the socket's counters have them.
+      if (c.addr == 0 && c.port == 0) s.udp->send_packet(std::move(p), now);
+      else s.udp->send_packet_to(std::move(p), Ipv4Addr{c.addr}, c.port, now);
+      break;
+    }
     case CmdOp::set_option:
       if (s.kind == Kind::conn && !s.tcp_gone) {
         switch (c.opt) {
@@ -406,6 +459,11 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
       else tcp_.close(s.conn, now);  // TCP resets if it still holds unread data
       s.tcp_gone = true;
     }
+    if (s.kind == Kind::udp) {
+      s.udp->close();  // frees what it still queues
+      s.udp = nullptr;
+      s.kind = Kind::idle;
+    }
     if (s.kind == Kind::listener) {
       tcp_.unlisten(s.listener, now);
       listener_slot_[s.listener.index] = kNone;
@@ -433,6 +491,11 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     s.result_pending = false;
   }
   if (s.kind == Kind::idle) return true;
+  if (s.kind == Kind::udp) {
+    bool ok = true;
+    flush_udp(g, ok);
+    return ok;
+  }
   Channel& ch = chan_of(g);
   if (s.kind == Kind::listener) {
     while (s.acc_head != kNone) {
@@ -497,6 +560,78 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     s.writable_pending = false;
   }
   return true;
+}
+
+// --- UDP ------------------------------------------------------------------------
+
+bool ShimLcore::rx_room(std::uint32_t g) {
+  const Slot& s = slots_[g];
+  const std::uint64_t dg = s.rx_dgrams - shared(g).rx_dgrams_consumed.load(std::memory_order_acquire);
+  return dg < cfg_.udp_dgrams && credit(g) > 0;
+}
+
+// Datagrams go over as the UdpSocket's own mbufs, each with its sender,
+// while the thread has datagram and byte credit; the rest waits in the
+// socket's bounded queue (where overflow is the socket's counted drop, as
+// in a kernel socket buffer).
+void ShimLcore::flush_udp(std::uint32_t g, bool& ok) {
+  Slot& s = slots_[g];
+  Channel& ch = chan_of(g);
+  const std::uint32_t id = id_of(g);
+  while (s.udp->rx_queued()) {
+    if (!rx_room(g)) {
+      if (!links_[g].in_starved) {
+        links_[g].in_starved = true;
+        links_[g].starved_next = starved_head_;
+        starved_head_ = g;
+      }
+      break;
+    }
+    if (!ch.cpl.has_room(1)) {
+      ok = false;
+      return;
+    }
+    auto d = s.udp->recv();
+    if (!d) break;
+    const auto bytes = static_cast<std::int32_t>(d->pkt.len());
+    emit(g, Completion{.id = id,
+                       .op = CplOp::dgram,
+                       .port = d->from.port,
+                       .addr = d->from.addr.v,
+                       .value = bytes,
+                       .mbuf = reinterpret_cast<std::uint64_t>(d->pkt.release())});
+    s.rx_delivered += static_cast<std::uint64_t>(bytes);
+    ++s.rx_dgrams;
+  }
+  if (s.udp_errno) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::error, .value = s.udp_errno})) {
+      ok = false;
+      return;
+    }
+    s.udp_errno = 0;
+  }
+  if (s.writable_pending) {
+    if (!emit(g, Completion{.id = id, .op = CplOp::writable})) {
+      ok = false;
+      return;
+    }
+    s.writable_pending = false;
+  }
+}
+
+void ShimLcore::on_udp_readable(UdpSocket&, TimeNs, void* ctx) {
+  auto* c = static_cast<UdpCtx*>(ctx);
+  c->self->mark_dirty(c->g);
+}
+
+// RFC 1122 §4.1.3.3: ICMP errors go to the application. As Linux does
+// without IP_RECVERR, only a connected socket hears of them (as its
+// pending error: the next call fails with it).
+void ShimLcore::on_udp_error(UdpSocket& s, const UdpIcmpError& e, TimeNs, void* ctx) {
+  auto* c = static_cast<UdpCtx*>(ctx);
+  if (!s.is_connected() || e.type != 3) return;
+  c->self->slots_[c->g].udp_errno = e.code == 3 ? ECONNREFUSED : EHOSTUNREACH;
+  c->self->mark_dirty(c->g);
 }
 
 // --- TCP's callbacks ----------------------------------------------------------

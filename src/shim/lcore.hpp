@@ -29,6 +29,7 @@
 #include "shim/channel.hpp"
 #include "runtime/engine.hpp"
 #include "tcp/tcp_layer.hpp"
+#include "udp/udp_layer.hpp"
 
 namespace ustack::shim {
 
@@ -38,6 +39,7 @@ struct LcoreConfig {
   std::uint32_t cmds_per_poll = 64;     // per channel per iteration
   std::uint32_t slots_per_poll = 256;   // handles flushed per iteration
   std::uint32_t starved_per_poll = 64;  // credit re-checks per iteration
+  std::uint32_t udp_dgrams = 64;        // UDP datagrams in flight to the thread, per socket
 };
 
 struct LcoreCounters {
@@ -50,7 +52,8 @@ struct LcoreCounters {
 
 class ShimLcore final : public LoopHook, public tcp::TcpHandler {
  public:
-  ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg);
+  // `udp`: the lcore's UDP, for SOCK_DGRAM handles (none: EPROTONOSUPPORT).
+  ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg, UdpLayer* udp = nullptr);
   ~ShimLcore();
   ShimLcore(const ShimLcore&) = delete;
   ShimLcore& operator=(const ShimLcore&) = delete;
@@ -69,6 +72,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t channel_count() const { return static_cast<std::uint32_t>(channels_.size()); }
   Channel& channel(std::uint32_t i) { return *channels_[i]; }
   rte_mempool* pool() const { return pool_; }
+  bool has_udp() const { return udp_ != nullptr; }
+  std::size_t udp_max_payload() const { return udp_max_payload_; }
   const TcpConnOptions& tcp_defaults() const { return tcp_.config().defaults; }
   const LcoreConfig& config() const { return cfg_; }
   const LcoreCounters& counters() const { return ctr_; }
@@ -76,7 +81,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
  private:
   static constexpr std::uint32_t kNone = 0xffffffffu;
 
-  enum class Kind : std::uint8_t { idle, listener, conn };
+  enum class Kind : std::uint8_t { idle, listener, conn, udp };
   // Lcore-private per-handle state, indexed by global slot number
   // (channel * 2N + id).
   struct Slot {
@@ -108,6 +113,9 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool fin = false;             // TCP has the peer's FIN (all data before it pulled)
     std::uint32_t peer_addr = 0;  // accepted: announced with it
     std::uint16_t peer_port = 0;
+    UdpSocket* udp = nullptr;     // Kind::udp
+    std::uint64_t rx_dgrams = 0;  // datagrams delivered to the thread
+    std::int32_t udp_errno = 0;   // an ICMP error to report
   };
   // List links survive a slot's reset (a freed slot may still sit in a list).
   struct Links {
@@ -140,13 +148,24 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void reset_shared(std::uint32_t g);
   std::uint64_t credit(std::uint32_t g);
   std::uint32_t slot_of_conn(TcpConnId c) const;
+  bool rx_room(std::uint32_t g);  // UDP: datagram and byte credit left
+  void flush_udp(std::uint32_t g, bool& ok);
+  struct UdpCtx {
+    ShimLcore* self;
+    std::uint32_t g;
+  };
+  static void on_udp_readable(UdpSocket& s, TimeNs now, void* ctx);
+  static void on_udp_error(UdpSocket& s, const UdpIcmpError& e, TimeNs now, void* ctx);
 
   tcp::TcpLayer& tcp_;
+  UdpLayer* udp_;
+  std::size_t udp_max_payload_ = 0;
   LcoreConfig cfg_;
   rte_mempool* pool_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<Slot> slots_;
   std::vector<Links> links_;
+  std::vector<UdpCtx> udp_ctx_;  // per slot: the context of its UdpSocket's callbacks
   std::vector<std::uint32_t> conn_slot_;      // TcpConnId.index -> slot
   std::vector<std::uint32_t> listener_slot_;  // TcpListenerId.index -> slot
   std::vector<std::uint32_t> free_head_;      // per channel: lcore-half free list

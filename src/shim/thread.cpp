@@ -38,8 +38,16 @@ void cpu_relax() { sched_yield(); }
 
 }  // namespace
 
+// A UDP datagram handed over by the lcore, waiting for recvfrom().
+struct Dgram {
+  rte_mbuf* m = nullptr;
+  std::uint32_t addr = 0;
+  std::uint16_t port = 0;
+};
+
 struct Handle {
-  enum class Kind : std::uint8_t { free, fresh, listener, conn, closing };
+  // udp: a SOCK_DGRAM socket (udp_open once the lcore has its UdpSocket).
+  enum class Kind : std::uint8_t { free, fresh, listener, conn, closing, udp };
   Kind kind = Kind::free;
   bool nonblock = false;
   bool accepted_pending = false;  // announced by the lcore, not yet returned by accept()
@@ -71,6 +79,14 @@ struct Handle {
   std::uint64_t armed_val = 0;
   std::uint32_t claimed = 0;  // eventfd writes the lcore has claimed
   bool touched = false;
+  // UDP: datagrams in arrival order (a ring sized at socket(), the lcore's
+  // datagram credit keeps it from overflowing).
+  bool udp_open = false;
+  bool udp_connected = false;
+  bool reuse = false;
+  std::vector<Dgram> dq;
+  std::uint32_t dq_head = 0, dq_count = 0;
+  std::uint64_t rx_dgrams_consumed = 0;
 };
 
 struct Link {
@@ -195,6 +211,18 @@ struct ThreadState {
         // transition the thread has not seen yet.
         h.out_ready = true;
         break;
+      case CplOp::dgram: {
+        auto* m = reinterpret_cast<rte_mbuf*>(c.mbuf);
+        if (h.kind != Handle::Kind::udp || h.dq_count == h.dq.size()) {
+          rte_pktmbuf_free(m);
+          break;
+        }
+        h.dq[(h.dq_head + h.dq_count++) % h.dq.size()] = Dgram{m, c.addr, c.port};
+        break;
+      }
+      case CplOp::error:
+        if (h.kind == Handle::Kind::udp) h.so_error = c.value;
+        break;
       case CplOp::released:
         if (h.kind == Handle::Kind::closing) {
           h = Handle{};
@@ -238,6 +266,12 @@ struct ThreadState {
   std::uint32_t mask(int hd, Handle& h) {
     switch (h.kind) {
       case Handle::Kind::listener: return h.acc_head != kNone ? std::uint32_t{EPOLLIN} : 0u;
+      case Handle::Kind::udp: {
+        std::uint32_t m = h.dq_count ? std::uint32_t{EPOLLIN} : 0u;
+        if (h.so_error) m |= EPOLLERR;
+        if (link_of(hd).ch->cmd.has_room(1)) m |= EPOLLOUT;
+        return m;
+      }
       case Handle::Kind::fresh: return std::uint32_t{EPOLLOUT} | EPOLLHUP;
       case Handle::Kind::conn: break;
       default: return 0;
@@ -274,7 +308,9 @@ struct ThreadState {
 
   void settle(int hd) {
     Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
-    if (h.efd < 0 || (h.kind != Handle::Kind::conn && h.kind != Handle::Kind::listener)) return;
+    if (h.efd < 0 || (h.kind != Handle::Kind::conn && h.kind != Handle::Kind::listener &&
+                      h.kind != Handle::Kind::udp))
+      return;
     SharedSlot& sh = shared(hd);
     for (;;) {
       if (h.armed && sh.want.load(std::memory_order_acquire) == 0) {  // the lcore took the wake-up
@@ -363,6 +399,22 @@ struct ThreadState {
     return h.result;
   }
 
+  // bind / connect of a UDP socket: synchronous (the lcore opens its
+  // UdpSocket on first use). 0 or an errno.
+  int udp_call(int hd, Handle& h, CmdOp op, std::uint32_t addr, std::uint16_t port) {
+    if (!h.udp_open) {
+      SharedSlot& sh = shared(hd);
+      sh.rx_limit = h.opt.rcvbuf;
+    }
+    const int r = call_sync(hd, h, Command{.id = id_of(hd), .op = op, .port = port, .addr = addr,
+                                           .value = h.reuse ? 1u : 0u});
+    // The socket exists on the lcore once any call reached it, even a failed bind.
+    h.udp_open = true;
+    touch(hd);
+    pump();
+    return r;
+  }
+
   void request_out(int hd, Handle& h) {
     h.out_interest = true;
     h.out_ready = false;
@@ -378,6 +430,11 @@ struct ThreadState {
     ::poll(&p, 1, 100);
     if (p.revents) cpu_relax();  // readable for another reason than the one waited for
     pump();
+  }
+
+  void free_dgrams(Handle& h) {
+    for (; h.dq_count; --h.dq_count, h.dq_head = (h.dq_head + 1) % static_cast<std::uint32_t>(h.dq.size()))
+      rte_pktmbuf_free(h.dq[h.dq_head].m);
   }
 
   void free_rx(Handle& h) {
@@ -413,7 +470,8 @@ struct ThreadState {
     }
     const bool unread = h.rx_bytes != 0;
     free_rx(h);
-    const bool on_lcore = h.kind != Handle::Kind::fresh;
+    free_dgrams(h);
+    const bool on_lcore = h.kind != Handle::Kind::fresh && !(h.kind == Handle::Kind::udp && !h.udp_open);
     h = Handle{};
     if (!on_lcore) {
       k.free.push_back(id);
@@ -454,7 +512,8 @@ Thread::~Thread() {
   for (std::uint32_t l = 0; l < s.links.size(); ++l)
     for (std::uint32_t id = 0; id < s.per; ++id) {
       Handle& h = s.links[l].h[id];
-      if (h.kind == Handle::Kind::fresh || h.kind == Handle::Kind::conn || h.kind == Handle::Kind::listener)
+      if (h.kind == Handle::Kind::fresh || h.kind == Handle::Kind::conn || h.kind == Handle::Kind::listener ||
+          h.kind == Handle::Kind::udp)
         if (!h.accepted_pending) s.close_handle(s.encode(l, id));
     }
   // Queued closes go out as the lcores drain the rings. If the lcores have
@@ -481,10 +540,18 @@ int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
   ThreadState& s = *s_;
   if (domain != AF_INET) return fail(EAFNOSUPPORT);
   const int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (base != SOCK_STREAM || (protocol != 0 && protocol != IPPROTO_TCP)) return fail(EPROTONOSUPPORT);
+  const bool dgram = base == SOCK_DGRAM;
+  if (base == SOCK_STREAM) {
+    if (protocol != 0 && protocol != IPPROTO_TCP) return fail(EPROTONOSUPPORT);
+  } else if (dgram) {
+    if (protocol != 0 && protocol != IPPROTO_UDP) return fail(EPROTONOSUPPORT);
+  } else {
+    return fail(EPROTONOSUPPORT);
+  }
   if (lcore >= s.links.size()) return fail(EINVAL);
   const std::uint32_t l = lcore;
   Link& k = s.links[l];
+  if (dgram && !k.lc->has_udp()) return fail(EPROTONOSUPPORT);
   s.pump();
   if (k.free.empty()) return fail(EMFILE);
   const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -500,7 +567,12 @@ int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
   SharedSlot& sh = k.ch->slots[id];
   sh.efd.store(efd, std::memory_order_relaxed);
   sh.rx_consumed.store(0, std::memory_order_relaxed);
+  sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
   sh.out_req.store(0, std::memory_order_relaxed);
+  if (dgram) {
+    h.kind = Handle::Kind::udp;
+    h.dq.resize(k.lc->config().udp_dgrams);  // control path: socket() may allocate
+  }
   return s.encode(l, id);
 }
 
@@ -508,6 +580,12 @@ int Thread::bind(int hd, const sockaddr* addr, socklen_t len) {
   Handle* h = s_->get(hd);
   if (!h) return fail(EBADF);
   if (!addr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) return fail(EINVAL);
+  if (h->kind == Handle::Kind::udp) {
+    sockaddr_in in;
+    std::memcpy(&in, addr, sizeof in);
+    const int r = s_->udp_call(hd, *h, CmdOp::udp_bind, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
+    return r ? fail(r) : 0;
+  }
   if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
   sockaddr_in in;
   std::memcpy(&in, addr, sizeof in);
@@ -532,6 +610,10 @@ int Thread::listen(int hd, int backlog) {
                                             .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)});
   if (r) return fail(r);
   h->kind = Handle::Kind::listener;
+  // Settle it now that it is a listener (the result's settle saw a fresh
+  // socket): arms the wake-up, so a thread that goes straight to
+  // epoll_wait is woken by the first connection.
+  s.touch(hd);
   s.pump();
   return 0;
 }
@@ -582,6 +664,16 @@ int Thread::connect(int hd, const sockaddr* addr, socklen_t len) {
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
   if (!addr || len < sizeof(sockaddr_in) || addr->sa_family != AF_INET) return fail(EINVAL);
+  if (h->kind == Handle::Kind::udp) {
+    sockaddr_in in;
+    std::memcpy(&in, addr, sizeof in);
+    const int r = s.udp_call(hd, *h, CmdOp::udp_connect, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
+    if (r) return fail(r);
+    h->udp_connected = true;
+    h->peer_addr = ntohl(in.sin_addr.s_addr);
+    h->peer_port = ntohs(in.sin_port);
+    return 0;
+  }
   if (h->kind == Handle::Kind::listener) return fail(EISCONN);
   if (h->kind == Handle::Kind::conn) {
     if (h->connecting) return fail(EALREADY);
@@ -614,6 +706,7 @@ int Thread::connect(int hd, const sockaddr* addr, socklen_t len) {
 
 ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
   ThreadState& s = *s_;
+  if (Handle* u = s.get(hd); u && u->kind == Handle::Kind::udp) return sendto(hd, buf, len, flags, nullptr, 0);
   std::size_t done = 0;
   for (;;) {
     s.pump();
@@ -674,6 +767,7 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
 
 ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
   ThreadState& s = *s_;
+  if (Handle* u = s.get(hd); u && u->kind == Handle::Kind::udp) return recvfrom(hd, buf, len, flags, nullptr, nullptr);
   for (;;) {
     s.pump();
     Handle* h = s.get(hd);
@@ -783,13 +877,22 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
     if (v <= 0) return fail(EINVAL);
     // TCP's send ring is sized for its default buffer: larger values are capped there.
     const auto& d = s.link_of(hd).lc->tcp_defaults();
-    if (h->kind == Handle::Kind::fresh) {
+    if (h->kind == Handle::Kind::fresh || (h->kind == Handle::Kind::udp && !h->udp_open)) {
       if (name == SO_SNDBUF) h->opt.sndbuf = std::min(static_cast<std::uint32_t>(v), d.sndbuf);
       else h->opt.rcvbuf = static_cast<std::uint32_t>(v);
     }
     return 0;
   }
-  if (level == SOL_SOCKET && name == SO_REUSEADDR) return 0;
+  if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
+    if (h->kind == Handle::Kind::udp) {
+      if (h->udp_open) return fail(EINVAL);  // UdpSocket takes it before bind
+      h->reuse = v != 0;
+    }
+    return 0;
+  }
+  // TODO(issue 5): IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP and the
+  // source-specific forms, once UdpSocket has join/leave (the IGMP wiring).
+  if (level == IPPROTO_IP && h->kind == Handle::Kind::udp) return fail(EOPNOTSUPP);
   return fail(ENOPROTOOPT);
 }
 
@@ -805,7 +908,7 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
     s.touch(hd);
     s.pump();
   } else if (level == SOL_SOCKET && name == SO_TYPE) {
-    v = SOCK_STREAM;
+    v = h->kind == Handle::Kind::udp ? SOCK_DGRAM : SOCK_STREAM;
   } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
     v = static_cast<int>(h->opt.sndbuf);
   } else if (level == SOL_SOCKET && name == SO_RCVBUF) {
@@ -836,6 +939,124 @@ int Thread::getpeername(int hd, sockaddr* addr, socklen_t* len) {
   std::memcpy(addr, &in, std::min<std::size_t>(*len, sizeof in));
   *len = sizeof in;
   return 0;
+}
+
+// UDP: one datagram per call, zero-copy from here to the wire (the lcore
+// prepends the headers in the mbuf's headroom). The only backpressure is
+// the command ring: full, it is EAGAIN and EPOLLOUT once drained.
+ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, const sockaddr* to, socklen_t tolen) {
+  ThreadState& s = *s_;
+  for (;;) {
+    s.pump();
+    Handle* h = s.get(hd);
+    if (!h) return fail(EBADF);
+    if (h->kind != Handle::Kind::udp) {
+      if (to) return fail(EISCONN);
+      return send(hd, buf, len, flags);
+    }
+    std::uint32_t addr = 0;
+    std::uint16_t port = 0;
+    if (to) {
+      if (tolen < sizeof(sockaddr_in) || to->sa_family != AF_INET) return fail(EINVAL);
+      sockaddr_in in;
+      std::memcpy(&in, to, sizeof in);
+      addr = ntohl(in.sin_addr.s_addr);
+      port = ntohs(in.sin_port);
+      if (addr == 0 && port == 0) return fail(EINVAL);
+    } else if (!h->udp_connected) {
+      return fail(EDESTADDRREQ);
+    }
+    if (h->so_error) {
+      const int e = std::exchange(h->so_error, 0);
+      s.touch(hd);
+      s.pump();
+      return fail(e);
+    }
+    Link& k = s.link_of(hd);
+    if (len > k.lc->udp_max_payload()) return fail(EMSGSIZE);
+    if (!h->udp_open) {  // an ephemeral port first, as Linux's autobind
+      const int r = s.udp_call(hd, *h, CmdOp::udp_bind, 0, 0);
+      if (r) return fail(r);
+      h = s.get(hd);
+    }
+    if (!k.ch->cmd.has_room(1)) {
+      s.request_out(hd, *h);
+      s.touch(hd);
+      s.pump();
+      if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
+      s.wait_handle(hd);
+      continue;
+    }
+    rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
+    if (!m) return fail(ENOBUFS);
+    if (len > rte_pktmbuf_tailroom(m)) {
+      rte_pktmbuf_free(m);
+      return fail(EMSGSIZE);
+    }
+    if (len) std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), buf, len);
+    m->data_len = static_cast<std::uint16_t>(len);
+    m->pkt_len = static_cast<std::uint32_t>(len);
+    k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::udp_send, .port = port, .addr = addr,
+                           .mbuf = reinterpret_cast<std::uint64_t>(m)});
+    if (h->out_ready) h->out_interest = false;
+    s.touch(hd);
+    s.pump();
+    return static_cast<ssize_t>(len);
+  }
+}
+
+// UDP: the oldest datagram; a longer one than `len` is truncated and the
+// rest discarded (MSG_TRUNC in flags: the datagram's length is returned).
+ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen) {
+  ThreadState& s = *s_;
+  for (;;) {
+    s.pump();
+    Handle* h = s.get(hd);
+    if (!h) return fail(EBADF);
+    if (h->kind != Handle::Kind::udp) {
+      const ssize_t r = recv(hd, buf, len, flags);
+      if (r >= 0 && from && fromlen) getpeername(hd, from, fromlen);
+      return r;
+    }
+    if (h->dq_count) {
+      const Dgram d = h->dq[h->dq_head];
+      const std::size_t dlen = d.m->pkt_len;
+      const std::size_t n = std::min(len, dlen);
+      if (n) {
+        const void* p = rte_pktmbuf_read(d.m, 0, static_cast<std::uint32_t>(n), buf);
+        if (p != buf) std::memcpy(buf, p, n);
+      }
+      if (from && fromlen) {
+        sockaddr_in in{};
+        in.sin_family = AF_INET;
+        in.sin_port = htons(d.port);
+        in.sin_addr.s_addr = htonl(d.addr);
+        std::memcpy(from, &in, std::min<std::size_t>(*fromlen, sizeof in));
+        *fromlen = sizeof in;
+      }
+      if (!(flags & MSG_PEEK)) {
+        rte_pktmbuf_free(d.m);
+        h->dq_head = (h->dq_head + 1) % static_cast<std::uint32_t>(h->dq.size());
+        --h->dq_count;
+        h->rx_consumed += dlen;
+        ++h->rx_dgrams_consumed;
+        SharedSlot& sh = s.shared(hd);
+        sh.rx_consumed.store(h->rx_consumed, std::memory_order_release);
+        sh.rx_dgrams_consumed.store(h->rx_dgrams_consumed, std::memory_order_release);
+        s.touch(hd);
+        s.pump();
+      }
+      return static_cast<ssize_t>((flags & MSG_TRUNC) ? dlen : n);
+    }
+    if (h->so_error) {
+      const int e = std::exchange(h->so_error, 0);
+      s.touch(hd);
+      s.pump();
+      return fail(e);
+    }
+    if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
+    s.wait_handle(hd);
+  }
 }
 
 int Thread::set_nonblocking(int hd, bool on) {

@@ -92,6 +92,10 @@ def body():
         (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "23"], ["--size", "24"]),
         (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "9000"], ["--size", "8972"]),
         (["--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--mcast-ttl", "0"], ["--mcast-ttl", "1..255"]),
+        (["--"] + IP + ["--app-cpus", "x"], ["--app-cpus", "CPU list"]),
+        (["--"] + IP + ["--app-cpus", "3-1"], ["--app-cpus"]),
+        (["--"] + IP + ["--app-cpus", "1,"], ["--app-cpus"]),
+        (["--"] + IP + ["--shim-threads", "65"], ["--shim-threads", "0..64"]),
         (["--"] + IP + ["--bogus"], ["unknown option", "--bogus"]),
         (["--"] + IP + ["--promisc=yes"], ["--promisc", "no value"]),
         (IP, ["after '--'"]),
@@ -104,6 +108,9 @@ def body():
         # Fits the option's range, not one datagram at this port's MTU.
         ([prefix, "--vdev=net_null0", "--"] + IP + ["--mcast-send", "239.1.1.1:5000", "--size", "4000"],
          ["--size 4000", "at most 1472"]),
+        # Dedicated-core mode: application threads never on a polling CPU.
+        ([prefix, "-l", "0", "--vdev=net_null0", "--"] + IP + ["--app-cpus", "0-1"],
+         ["--app-cpus 0,1", "overlaps", "(0,", "lcores"]),
     ]
     try:
         for argv, words, want in [(a, w, 2) for a, w in usage_cases] + [(a, w, 1) for a, w in runtime_cases]:

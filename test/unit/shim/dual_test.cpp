@@ -62,7 +62,27 @@ struct KernelApi {
     ::close(fd);
     return ntohs(a.sin_port);
   }
+  static std::uint16_t next_udp_port() {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+    socklen_t l = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
+    ::close(fd);
+    return ntohs(a.sin_port);
+  }
   int socket(bool) { return ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
+  int udp_socket(bool) { return ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
+  int bind_plain(int h, const sockaddr_in& a) { return ::bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
+    return ::sendto(h, b, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  }
+  long recvfrom(int h, void* b, std::size_t n, sockaddr_in& from) {
+    socklen_t l = sizeof from;
+    return ::recvfrom(h, b, n, 0, reinterpret_cast<sockaddr*>(&from), &l);
+  }
   sockaddr_in server(std::uint16_t port) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -111,7 +131,17 @@ struct UstackApi {
     static std::uint16_t p = 5000;
     return ++p;
   }
+  static std::uint16_t next_udp_port() { return next_port(); }
   int socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
+  int udp_socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
+  int bind_plain(int h, const sockaddr_in& a) { return t.bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
+    return t.sendto(h, b, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+  }
+  long recvfrom(int h, void* b, std::size_t n, sockaddr_in& from) {
+    socklen_t l = sizeof from;
+    return t.recvfrom(h, b, n, 0, reinterpret_cast<sockaddr*>(&from), &l);
+  }
   sockaddr_in server(std::uint16_t port) { return test::ShimWorld::addr(2, port); }
   int bind(int h, const sockaddr_in& a) { return t.bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
   int listen(int h, int b) { return t.listen(h, b); }
@@ -312,6 +342,68 @@ Trace body_backpressure(Api& api) {
   return tr;
 }
 
+// UDP: bind conflicts, datagrams both ways with their senders, truncation,
+// connected sends, EDESTADDRREQ, and an ICMP port unreachable reported to a
+// connected socket as ECONNREFUSED.
+template <class Api>
+Trace body_udp(Api& api) {
+  Trace tr;
+  const std::uint16_t port = Api::next_udp_port();
+  const std::uint16_t cport = Api::next_udp_port();
+  const auto sa = api.server(port);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(cport);
+  const int s = api.udp_socket(true);
+  tr.push_back("bind " + res(api.bind_plain(s, sa)));
+  const int s2 = api.udp_socket(true);
+  errno = 0;
+  tr.push_back("bind-again " + res(api.bind_plain(s2, sa)));
+  errno = 0;
+  tr.push_back("send-unconnected " + res(api.send(s2, "x", 1)));
+  char buf[64] = {};
+  sockaddr_in from{};
+  errno = 0;
+  tr.push_back("recv-empty " + res(api.recvfrom(s, buf, sizeof buf, from)));
+  tr.push_back("idle " + bits(api.events(s)));
+  const int c = api.udp_socket(false);
+  tr.push_back("bind-client " + res(api.bind_plain(c, any)));
+  tr.push_back("sendto " + res(api.sendto(c, "ping", 4, sa)));
+  tr.push_back("server " + bits(api.wait(s, EPOLLIN)));
+  const long n = api.recvfrom(s, buf, sizeof buf, from);
+  tr.push_back("recvfrom " + res(n) + " " + std::string(buf, 4) +
+               (ntohs(from.sin_port) == cport ? " from-client" : " from-elsewhere"));
+  tr.push_back("drained " + bits(api.events(s)));
+  // Truncation: the rest of the datagram is gone.
+  tr.push_back("sendto-long " + res(api.sendto(c, "hello world", 11, sa)));
+  api.wait(s, EPOLLIN);
+  const long n2 = api.recvfrom(s, buf, 5, from);
+  tr.push_back("recv-short " + res(n2) + " " + std::string(buf, 5));
+  errno = 0;
+  tr.push_back("recv-rest " + res(api.recvfrom(s, buf, sizeof buf, from)));
+  // The answer goes to the sender's address.
+  tr.push_back("answer " + res(api.sendto(s, "pong", 4, from)));
+  tr.push_back("client " + bits(api.wait(c, EPOLLIN)));
+  const long n3 = api.recvfrom(c, buf, sizeof buf, from);
+  tr.push_back("recv-answer " + res(n3) + " " + std::string(buf, 4));
+  // Connected: send() without an address.
+  tr.push_back("connect " + res(api.connect(c, sa)));
+  tr.push_back("send-connected " + res(api.send(c, "xyz", 3)));
+  api.wait(s, EPOLLIN);
+  const long n4 = api.recv(s, buf, sizeof buf);
+  tr.push_back("recv " + res(n4) + " " + std::string(buf, 3));
+  // A connected socket hears of ICMP port unreachable.
+  const int c2 = api.udp_socket(false);
+  tr.push_back("connect-closed " + res(api.connect(c2, api.server(Api::next_udp_port()))));
+  tr.push_back("send-to-closed " + res(api.send(c2, "?", 1)));
+  tr.push_back("error " + bits(api.wait(c2, EPOLLERR)));
+  errno = 0;
+  tr.push_back("recv-refused " + res(api.recv(c2, buf, sizeof buf)));
+  tr.push_back("after " + bits(api.events(c2)));
+  for (int h : {c2, c, s2, s}) tr.push_back("close " + res(api.close(h)));
+  return tr;
+}
+
 template <class Body>
 void compare(Body body) {
   KernelApi kapi;
@@ -352,4 +444,8 @@ TEST_CASE("Same as Linux: a second listener on the port gets EADDRINUSE", "[shim
 
 TEST_CASE("Same as Linux: send until EAGAIN, the reader drains, the writer is woken", "[shim][dual]") {
   compare([](auto& api) { return body_backpressure(api); });
+}
+
+TEST_CASE("Same as Linux: UDP sendto/recvfrom, truncation, connect, EADDRINUSE, ECONNREFUSED", "[shim][dual][udp]") {
+  compare([](auto& api) { return body_udp(api); });
 }

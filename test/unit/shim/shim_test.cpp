@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -121,6 +122,33 @@ TEST_CASE("Shim: the eventfd is readable exactly while the handle has something 
   t->close(p.s);
   t->close(p.c);
   t->close(p.ls);
+}
+
+// The Linux server's first move after listen() is epoll_wait: the listener's
+// eventfd must fire for the first connection without any other call first.
+TEST_CASE("Shim: a new listener's eventfd fires for its first connection with no call in between", "[shim]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  const int ls = t->socket_on(1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const auto sa = test::ShimWorld::addr(2, 7009);
+  REQUIRE(t->bind(ls, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(t->listen(ls, 16) == 0);
+  const int efd = t->eventfd(ls);
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    std::string err;
+    auto t2 = Thread::attach(w.hub, err);
+    const int c = t2->socket_on(0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    t2->connect(c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    wait_for(*t2, c, EPOLLOUT);
+    while (!done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    t2->close(c);
+  });
+  CHECK(test::fd_readable(efd, 5000));
+  CHECK(t->accept(ls, nullptr, nullptr, SOCK_NONBLOCK) >= 0);
+  done.store(true);
+  client.join();
+  t->close(ls);
 }
 
 TEST_CASE("Shim: edge-triggered epoll sees one edge per not-ready to ready transition", "[shim]") {
@@ -610,4 +638,61 @@ TEST_CASE("Shim: a thread that may run on a polling lcore's CPU is refused, with
     th.join();
     CHECK(attached);
   }
+}
+
+// More datagrams than the thread's datagram credit: the rest waits in the
+// UdpSocket's queue and follows as the thread reads, in order, none lost,
+// and the eventfd is readable exactly while datagrams wait.
+TEST_CASE("Shim: UDP datagrams beyond the thread's credit wait on the lcore and arrive in order", "[shim][udp]") {
+  shim::LcoreConfig cfg;
+  cfg.udp_dgrams = 16;
+  test::ShimWorld w(cfg);
+  auto t = attach(w);
+  const int s = t->socket_on(1, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  const auto sa = test::ShimWorld::addr(2, 9100);
+  REQUIRE(t->bind(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  const int c = t->socket_on(0, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  REQUIRE(t->connect(c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  const int efd = t->eventfd(s);
+  CHECK_FALSE(test::fd_readable(efd, 20));
+  // One datagram first: ARP holds only a few packets while it resolves.
+  const std::uint32_t warm = 0xffffffffu;
+  REQUIRE(t->send(c, &warm, sizeof warm, 0) == 4);
+  REQUIRE(test::fd_readable(efd, 3000));
+  std::uint32_t first = 0;
+  REQUIRE(t->recv(s, &first, sizeof first, 0) == 4);
+  CHECK(first == warm);
+  constexpr int kCount = 60;  // < the socket's queue (64) + the credit (16)
+  for (int i = 0; i < kCount; ++i) {
+    const std::uint32_t v = static_cast<std::uint32_t>(i);
+    while (t->send(c, &v, sizeof v, 0) < 0) {
+      REQUIRE(errno == EAGAIN);
+      t->poll();
+    }
+  }
+  int got = 0;
+  bool ordered = true;
+  while (got < kCount) {
+    if (!test::fd_readable(efd, 3000)) break;
+    std::uint32_t v = 0;
+    sockaddr_in from{};
+    socklen_t fl = sizeof from;
+    const ssize_t n = t->recvfrom(s, &v, sizeof v, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+    if (n < 0) {
+      CHECK(errno == EAGAIN);  // readable again only once more arrived
+      continue;
+    }
+    CHECK(n == 4);
+    CHECK(from.sin_addr.s_addr == test::ShimWorld::addr(1, 0).sin_addr.s_addr);
+    ordered &= v == static_cast<std::uint32_t>(got);
+    ++got;
+  }
+  CHECK(got == kCount);
+  CHECK(ordered);
+  CHECK_FALSE(test::fd_readable(efd, 50));
+  std::uint32_t v;
+  CHECK(t->recv(s, &v, sizeof v, 0) == -1);
+  CHECK(errno == EAGAIN);
+  t->close(c);
+  t->close(s);
 }

@@ -1,4 +1,4 @@
-// Two TCP stacks on the in-memory pair, each with its shim, driven by a real
+// Two TCP/UDP stacks on the in-memory pair, each with its shim, driven by a real
 // std::thread (the "lcore") on a steady clock; the test's threads use the
 // thread API against them. Lcore 0 is stack a (10.1.0.1), lcore 1 is stack
 // b (10.1.0.2).
@@ -18,12 +18,15 @@
 #include "shim/hub.hpp"
 #include "shim/lcore.hpp"
 #include "test/unit/tcp_conn/harness.hpp"
+#include "udp/udp_layer.hpp"
 #include "ustack/shim.hpp"
 
 namespace ustack::test {
 
 struct ShimWorld {
   TcpPair pair;
+  UdpLayer ua;
+  UdpLayer ub;
   shim::ShimLcore la;
   shim::ShimLcore lb;
   shim::Hub hub;
@@ -46,8 +49,10 @@ struct ShimWorld {
   explicit ShimWorld(const shim::LcoreConfig& cfg = {}, const tcp::TcpConfig& tcfg = tcp_cfg(256),
                      rte_mempool* mp = nullptr, bool shim_on_a = true)
       : pair(tcfg, 1, {}, {}, mp),
-        la(pair.ta, cfg),
-        lb(pair.tb, cfg),
+        ua(pair.a.stack()),
+        ub(pair.b.stack()),
+        la(pair.ta, cfg, &ua),
+        lb(pair.tb, cfg, &ub),
         hub(shim_on_a ? std::vector<shim::ShimLcore*>{&la, &lb} : std::vector<shim::ShimLcore*>{&lb}) {
     if (shim_on_a) pair.a.set_hook(&la);
     pair.b.set_hook(&lb);

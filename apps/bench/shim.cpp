@@ -1,0 +1,410 @@
+// ustack-bench shim: a 64-byte TCP round trip from an ordinary thread
+// through the thread shim, beside the same round trip made on the lcore
+// (callbacks, no crossing) and through the kernel's sockets over loopback
+// between two threads, in the same run.
+//
+// Set-up: two stacks on the in-memory pair; the server is an on-lcore echo
+// on stack b. For the on-lcore figure this thread steps both stacks and
+// runs the client in callbacks (ustack-bench tcp's rr64). For the shim
+// figures a std::thread is the lcore (pinned to the EAL lcore's CPU, both
+// stacks' loops with the shim as stack a's hook) and this thread, pinned to
+// another CPU, is the application: send() 64 bytes, then wait for the 64
+// back, either spinning on recv() (busy poll) or in epoll_wait on the
+// handle's eventfd. The kernel's figures are the same two loops over
+// loopback, with the echo server on a second thread (blocking recv/send).
+//
+// Crossing cost: each shim round trip crosses twice (the send goes to the
+// lcore, the reply comes back), so (shim p50 - on-lcore p50) / 2 is what one
+// crossing adds, with the thread busy polling. Allocations: both the
+// application thread's and the lcore thread's, per round trip (must be 0).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <rte_cycles.h>
+#include <sched.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/bench/cases.hpp"
+#include "core/alloc_counter.hpp"
+#include "drivers/mem_pair.hpp"
+#include "shim/hub.hpp"
+#include "shim/lcore.hpp"
+#include "src/runtime/engine.hpp"
+#include "tcp/tcp_layer.hpp"
+#include "ustack/shim.hpp"
+
+namespace ustack::bench {
+
+namespace {
+
+constexpr std::size_t kMsg = 64;
+constexpr std::uint16_t kPort = 5101;
+
+struct Clock {
+  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
+  std::uint64_t t0 = rte_rdtsc();
+  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
+  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::fprintf(stderr, "ustack-bench shim: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// On-lcore echo (stack b): what it reads goes straight back.
+struct Echo final : tcp::TcpHandler {
+  std::array<std::uint8_t, 4096> buf{};
+  void on_accept(tcp::TcpLayer&, TcpListenerId, TcpConnId, TimeNs) override {}
+  void on_readable(tcp::TcpLayer& t, TcpConnId c, TimeNs now) override {
+    for (std::size_t n; (n = t.read(c, buf, now)) != 0;) t.send(c, Bytes{buf}.first(n), now);
+    if (t.peer_closed(c)) t.close(c, now);
+  }
+};
+
+// The on-lcore client of the baseline.
+struct RrClient final : tcp::TcpHandler {
+  bool connected = false;
+  std::uint64_t rx = 0, rx_tsc = 0;
+  std::array<std::uint8_t, 4096> buf{};
+  void on_connected(tcp::TcpLayer&, TcpConnId, TimeNs) override { connected = true; }
+  void on_readable(tcp::TcpLayer& t, TcpConnId c, TimeNs now) override {
+    for (std::size_t n; (n = t.read(c, buf, now)) != 0;) rx += n;
+    rx_tsc = rte_rdtsc();
+  }
+};
+
+DeviceCaps caps(std::uint8_t n) {
+  DeviceCaps c;
+  c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
+  return c;
+}
+StackConfig config(std::uint8_t n) {
+  StackConfig c;
+  c.mac = caps(n).mac;
+  c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
+  c.gratuitous_arp_on_start = false;
+  return c;
+}
+
+struct World {
+  Clock clk;
+  MemPair wire{4096, caps(1), caps(2)};
+  Engine a, b;
+  tcp::TcpLayer ta, tb;
+  Echo echo;
+  explicit World(rte_mempool* pool)
+      : a(wire.a(), config(1), pool, clk.now()), b(wire.b(), config(2), pool, clk.now()), ta(a.stack(), {}),
+        tb(b.stack(), {}) {
+    if (!tb.listen(kPort, 64, &echo)) die("listen failed");
+  }
+  void step() {
+    a.run_once(clk.now());
+    b.run_once(clk.now());
+  }
+  template <class Done>
+  void run_until(Done&& done, const char* what) {
+    const std::uint64_t end = rte_rdtsc() + 2 * rte_get_tsc_hz();
+    while (!done()) {
+      step();
+      if (rte_rdtsc() > end) die(std::string("nothing for 2 s while waiting for ") + what);
+    }
+  }
+};
+
+bool pin(unsigned cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  CPU_SET(cpu, &s);
+  return pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
+}
+
+bool pin_except(unsigned cpu) {
+  cpu_set_t s;
+  CPU_ZERO(&s);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  for (long c = 0; c < n && c < CPU_SETSIZE; ++c)
+    if (static_cast<unsigned>(c) != cpu) CPU_SET(static_cast<int>(c), &s);
+  return CPU_COUNT(&s) > 0 && pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
+}
+
+Figures figures(const Clock& clk, const std::vector<std::uint64_t>& cycles, std::uint64_t allocs) {
+  Figures f;
+  std::vector<std::uint64_t> ns(cycles.size());
+  for (std::size_t i = 0; i < cycles.size(); ++i) ns[i] = static_cast<std::uint64_t>(clk.ns(cycles[i]));
+  fill_latency(f, ns);
+  f.ops_per_sec = f.p50_ns > 0 ? 1e9 / f.p50_ns : 0;
+  // Per round trip (two data segments, and their ACKs piggybacked or not).
+  f.allocs_per_pkt = cycles.empty() ? 0 : static_cast<double>(allocs) / static_cast<double>(2 * cycles.size());
+  return f;
+}
+
+// --- on-lcore ---------------------------------------------------------------
+
+Figures run_onlcore(World& w, std::uint64_t iterations) {
+  RrClient client;
+  auto c = w.ta.connect(Ipv4Addr{10, 0, 0, 2}, kPort, &client, nullptr, w.clk.now());
+  if (!c) die("connect failed");
+  w.ta.set_nagle(*c, false, w.clk.now());
+  w.run_until([&] { return client.connected; }, "the handshake");
+  std::array<std::uint8_t, kMsg> msg{};
+  auto rr = [&] {
+    const std::uint64_t want = client.rx + kMsg;
+    w.ta.send(*c, Bytes{msg}, w.clk.now());
+    w.run_until([&] { return client.rx >= want; }, "a reply");
+  };
+  for (int i = 0; i < 1000; ++i) rr();
+  std::vector<std::uint64_t> cycles;
+  cycles.reserve(iterations);
+  const std::uint64_t allocs0 = thread_alloc_count();
+  for (std::uint64_t i = 0; i < iterations; ++i) {
+    const std::uint64_t t0 = rte_rdtsc();
+    rr();
+    cycles.push_back(client.rx_tsc - t0);
+  }
+  const std::uint64_t allocs = thread_alloc_count() - allocs0;
+  w.ta.abort(*c, w.clk.now());
+  w.run_until([&] { return w.tb.connection_count() == 0; }, "the server to see the RST");
+  return figures(w.clk, cycles, allocs);
+}
+
+// --- through the shim ---------------------------------------------------------
+
+struct ShimResult {
+  Figures busy, epoll;
+};
+
+ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
+  shim::LcoreConfig cfg;
+  cfg.max_threads = 1;
+  shim::ShimLcore la(w.ta, cfg);
+  w.a.set_hook(&la);
+  shim::Hub hub({&la}, {static_cast<int>(lcore_cpu)});
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> lcore_allocs{0};
+  std::thread lcore([&] {
+    pin(lcore_cpu);
+    while (!stop.load(std::memory_order_relaxed)) {
+      w.step();
+      lcore_allocs.store(thread_alloc_count(), std::memory_order_relaxed);
+    }
+  });
+  if (!pin_except(lcore_cpu)) die("cannot pin the application thread off the lcore's CPU");
+
+  std::string err;
+  auto t = shim::Thread::attach(hub, err);
+  if (!t) die("attach: " + err);
+  const int h = t->socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  t->setsockopt(h, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(kPort);
+  to.sin_addr.s_addr = htonl((10u << 24) | 2u);
+  if (t->connect(h, reinterpret_cast<const sockaddr*>(&to), sizeof to) != -1 || errno != EINPROGRESS)
+    die("shim connect");
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = h;
+  epoll_ctl(ep, EPOLL_CTL_ADD, t->eventfd(h), &ev);
+  const std::uint64_t deadline = rte_rdtsc() + 5 * rte_get_tsc_hz();
+  while (!(t->events(h) & EPOLLOUT)) {
+    epoll_wait(ep, &ev, 1, 10);
+    if (rte_rdtsc() > deadline) die("shim connect: no answer in 5 s");
+  }
+
+  std::array<std::uint8_t, kMsg> msg{}, in{};
+  auto rr = [&](bool busy) {
+    if (t->send(h, msg.data(), kMsg, 0) != static_cast<ssize_t>(kMsg)) die("shim send");
+    std::size_t got = 0;
+    const std::uint64_t end = rte_rdtsc() + 2 * rte_get_tsc_hz();
+    while (got < kMsg) {
+      const ssize_t n = t->recv(h, in.data() + got, kMsg - got, 0);
+      if (n > 0) {
+        got += static_cast<std::size_t>(n);
+      } else if (n == 0 || errno != EAGAIN) {
+        die("shim recv");
+      } else if (!busy) {
+        epoll_wait(ep, &ev, 1, 100);
+      } else if (rte_rdtsc() > end) {
+        die("shim: no reply in 2 s");
+      }
+    }
+  };
+  ShimResult r;
+  for (bool busy : {true, false}) {
+    for (int i = 0; i < 1000; ++i) rr(busy);
+    std::vector<std::uint64_t> cycles;
+    cycles.reserve(iterations);
+    const std::uint64_t a0 = thread_alloc_count(), l0 = lcore_allocs.load();
+    for (std::uint64_t i = 0; i < iterations; ++i) {
+      const std::uint64_t t0 = rte_rdtsc();
+      rr(busy);
+      cycles.push_back(rte_rdtsc() - t0);
+    }
+    const std::uint64_t allocs = (thread_alloc_count() - a0) + (lcore_allocs.load() - l0);
+    (busy ? r.busy : r.epoll) = figures(w.clk, cycles, allocs);
+  }
+  t->close(h);
+  close(ep);
+  t.reset();
+  // Let the lcore see the close through before it stops.
+  const std::uint64_t end = rte_rdtsc() + rte_get_tsc_hz() / 10;
+  while (rte_rdtsc() < end) std::this_thread::yield();
+  stop.store(true);
+  lcore.join();
+  w.a.set_hook(nullptr);
+  return r;
+}
+
+// --- the kernel -------------------------------------------------------------------
+
+struct KernelResult {
+  Figures busy, epoll;
+  std::string error;
+};
+
+KernelResult run_kernel(std::uint64_t iterations) {
+  KernelResult r;
+  const Clock clk;
+  const int l = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || ::bind(l, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 || ::listen(l, 4) != 0 ||
+      ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    r.error = std::string("listen: ") + std::strerror(errno);
+    if (l >= 0) ::close(l);
+    return r;
+  }
+  std::thread server([l] {
+    const int s = ::accept(l, nullptr, nullptr);
+    if (s < 0) return;
+    const int one = 1;
+    ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::array<std::uint8_t, 4096> buf{};
+    for (ssize_t n; (n = ::recv(s, buf.data(), buf.size(), 0)) > 0;)
+      if (::send(s, buf.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL) != n) break;
+    ::close(s);
+  });
+  const int c = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(c, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    r.error = std::string("connect: ") + std::strerror(errno);
+    ::close(l);
+    server.join();
+    return r;
+  }
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
+  std::array<std::uint8_t, kMsg> msg{}, in{};
+  auto rr = [&](bool busy) {
+    if (::send(c, msg.data(), kMsg, MSG_NOSIGNAL) != static_cast<ssize_t>(kMsg)) return false;
+    std::size_t got = 0;
+    while (got < kMsg) {
+      const ssize_t n = ::recv(c, in.data() + got, kMsg - got, MSG_DONTWAIT);
+      if (n > 0) got += static_cast<std::size_t>(n);
+      else if (n == 0 || errno != EAGAIN) return false;
+      else if (!busy) epoll_wait(ep, &ev, 1, 100);
+    }
+    return true;
+  };
+  for (bool busy : {true, false}) {
+    for (int i = 0; i < 1000; ++i)
+      if (!rr(busy)) r.error = "round trip failed";
+    std::vector<std::uint64_t> cycles;
+    cycles.reserve(iterations);
+    for (std::uint64_t i = 0; i < iterations && r.error.empty(); ++i) {
+      const std::uint64_t t0 = rte_rdtsc();
+      if (!rr(busy)) r.error = std::string("round trip: ") + std::strerror(errno);
+      cycles.push_back(rte_rdtsc() - t0);
+    }
+    (busy ? r.busy : r.epoll) = figures(clk, cycles, 0);
+  }
+  ::close(c);
+  ::close(ep);
+  server.join();
+  ::close(l);
+  return r;
+}
+
+std::string fmt(const char* f, double v) {
+  char b[256];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+}  // namespace
+
+std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
+  const long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  if (ncpu < 2) die("needs two CPUs (the lcore and the application thread)");
+  const unsigned lcore_cpu = static_cast<unsigned>(sched_getcpu() >= 0 ? sched_getcpu() : 0);
+  auto w = std::make_unique<World>(pool);
+  const Figures onlcore = run_onlcore(*w, opt.iterations);
+  const ShimResult shim = run_shim(*w, opt.iterations, lcore_cpu);
+  const KernelResult kernel = run_kernel(opt.kernel_iterations);
+
+  std::vector<CaseResult> out;
+  const unsigned shown = show::kLatency | show::kOps | show::kAllocs;
+  CaseResult busy;
+  busy.name = "shim_rr64";
+  busy.what = "64-byte round trip from a thread through the shim, busy-polling recv() [kernel: two threads, "
+              "loopback, the client busy-polling recv()]";
+  busy.ustack = shim.busy;
+  busy.shown = shown;
+  busy.ops_unit = "rt/s";
+  CaseResult ep;
+  ep.name = "shim_rr64_epoll";
+  ep.what = "the same, waiting in epoll_wait on the handle's eventfd [kernel: epoll_wait on the socket]";
+  ep.ustack = shim.epoll;
+  ep.shown = shown;
+  ep.ops_unit = "rt/s";
+  CaseResult on;
+  on.name = "onlcore_rr64";
+  on.what = "the same round trip made in callbacks on the lcore (no crossing) [kernel: as shim_rr64]";
+  on.ustack = onlcore;
+  on.shown = shown;
+  on.ops_unit = "rt/s";
+  if (kernel.error.empty()) {
+    busy.kernel = kernel.busy;
+    ep.kernel = kernel.epoll;
+    on.kernel = kernel.busy;
+  } else {
+    busy.kernel_note = ep.kernel_note = on.kernel_note = kernel.error;
+  }
+  const double crossing = (shim.busy.p50_ns - onlcore.p50_ns) / 2;
+  busy.note = fmt("thread crossing: %.0f ns each way ((shim p50 - on-lcore p50) / 2; two per round trip)", crossing);
+  busy.goal = std::string("crossing under 200 ns") + (crossing < 200 ? ": met" : ": MISSED");
+  if (kernel.error.empty() && shim.busy.p50_ns > 0) {
+    const double x = kernel.busy.p50_ns / shim.busy.p50_ns;
+    busy.goal += fmt("; shim round trip at least 3x faster than the kernel's (%.1fx)", x) + (x >= 3 ? ": met" : ": MISSED");
+  }
+  ep.note = "includes the eventfd write on the lcore and the epoll_wait wake-up on the thread";
+  out.push_back(std::move(busy));
+  out.push_back(std::move(ep));
+  out.push_back(std::move(on));
+  return out;
+}
+
+}  // namespace ustack::bench
