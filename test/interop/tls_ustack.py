@@ -13,10 +13,14 @@ end through net_af_packet with one lcore ("-- EAL-ARGS -- --ip ..."), with
   server   `openssl s_client` -> ustack-tls server --echo: SEND_KB KiB echoed
            byte-exact; the server exits 0 after --count 1. The same with
            gnutls-cli when gnutls-bin is installed.
+  negative no listener (refused), an untrusted server certificate (unknown_ca
+           sent) and s_client refusing ours (unknown_ca received): exit 1
+           with the kernel path's stderr line.
   resume   both directions: a ticket from a first connection resumes a second
            one carrying 0-RTT data, accepted (resumed=yes early_data=accepted).
-  capture  every capture: no malformed frame, no bad checksum, and TLS
-           records seen (tshark decodes the port as TLS).
+  capture  every capture: no malformed frame, no bad checksum (the kernel's
+           0xffff for 0 aside), and TLS records seen (tshark decodes the
+           port as TLS).
 
 Skips (77) when not root, without network namespaces or without openssl;
 needs tshark for the capture check.
@@ -49,11 +53,12 @@ class Case:
     def path(self, name):
         return os.path.join(self.wd, name)
 
-    def stack_args(self):
-        """'-- EAL -- STACK' for one ustack-tls run; a capture file per run."""
+    def stack_args(self, tls=True):
+        """'-- EAL -- STACK' for one ustack-tls run; a capture file per run
+        (`tls`: TLS records are expected in it)."""
         self.n += 1
         cap = self.path(f"ustack-tls-{self.n}.pcap")
-        self.captures.append(cap)
+        self.captures.append((cap, tls))
         return ["--", "--no-huge", "--no-pci", "-m", "256", "--no-shconf",
                 f"--file-prefix=ustls{os.getpid()}", f"--vdev=net_af_packet0,iface={self.ns.host_if}",
                 "--", "--ip", f"{self.ns.ustack_ip}/{self.ns.prefix}", "--pcap-out", cap]
@@ -179,8 +184,46 @@ def ustack_server(c, what, tool="openssl", resume=False, early=None):
         srv.kill()
 
 
+def negative(c):
+    """Failures end as over kernel sockets: exit 1 and the same stderr line."""
+    # Nothing listens: the kernel answers the SYN with a RST.
+    cli = Proc([c.exe, "client", c.ns.peer_ip, str(PORT + 1), "--ca", c.path("ca.pem"), "--sni", "localhost"] +
+               c.stack_args(tls=False))
+    cli.close_stdin()
+    rc = cli.wait(timeout=40)
+    check(rc == 1 and "cannot connect to" in cli.stderr() and "refused" in cli.stderr(),
+          "no listener: exit 1, cannot connect (refused)")
+    # A server certificate from an untrusted CA: our client alerts unknown_ca.
+    srv = Proc(c.in_ns(["openssl", "s_server", "-tls1_3", "-quiet", "-naccept", "1", "-accept", str(PORT),
+                        "-cert", c.path("p256.pem"), "-key", c.path("p256.key")]))
+    try:
+        c.wait_listen_ns(PORT)
+        cli = Proc([c.exe, "client", c.ns.peer_ip, str(PORT), "--ca", c.path("otherca.pem"), "--sni", "localhost"] +
+                   c.stack_args())
+        rc = cli.wait(timeout=40)
+        check(rc == 1 and "alert sent: unknown_ca" in cli.stderr() and not cli.out,
+              "untrusted server certificate: exit 1, unknown_ca, nothing on stdout")
+    finally:
+        srv.close_stdin()
+        srv.kill()
+    # s_client that does not trust us: our server reports the alert it received.
+    srv = Proc([c.exe, "server", "--port", str(PORT), "--cert", c.path("p256.pem"), "--key", c.path("p256.key"),
+                "--echo", "--count", "1"] + c.stack_args())
+    try:
+        srv.wait_for(b"listening on port", "server up", timeout=30, stream="err")
+        cli = Proc(c.in_ns(["openssl", "s_client", "-tls1_3", "-quiet", "-connect", f"{c.ns.ustack_ip}:{PORT}",
+                            "-CAfile", c.path("otherca.pem"), "-verify_return_error"]))
+        cli.close_stdin()
+        cli.wait()
+        rc = srv.wait(timeout=30)
+        check(rc == 1 and "alert received: unknown_ca" in srv.stderr(),
+              "s_client refuses our certificate: server exits 1, alert received: unknown_ca")
+    finally:
+        srv.kill()
+
+
 def check_captures(c):
-    for cap in c.captures:
+    for cap, tls in c.captures:
         if not os.path.exists(cap):
             raise Failure(f"no capture {cap}")
         base = ["tshark", "-n", "-r", cap, "-d", f"tcp.port=={PORT},tls"]
@@ -193,8 +236,18 @@ def check_captures(c):
             return len([ln for ln in p.stdout.splitlines() if ln.strip()])
         name = os.path.basename(cap)
         check(count("_ws.malformed") == 0, f"{name}: no malformed frame")
-        check(count("ip.checksum.status == 0 || tcp.checksum.status == 0") == 0, f"{name}: no bad checksum")
-        check(count("tls.record") > 0, f"{name}: TLS records on the wire")
+        # Linux writes 0xffff where a TCP checksum computes to 0 (CSUM_MANGLED_0;
+        # the same value in ones' complement, RFC 1624 §3), which tshark calls
+        # bad: allowed from the kernel only, as interop-tcp does.
+        ours = f"ip.src == {c.ns.ustack_ip}"
+        check(count(f"{ours} && (ip.checksum.status == 0 || tcp.checksum.status == 0)") == 0,
+              f"{name}: no bad checksum from ustack")
+        check(count(f"!({ours}) && (ip.checksum.status == 0 || (tcp.checksum.status == 0 && tcp.checksum != 0xffff))")
+              == 0, f"{name}: no bad checksum from the kernel (but 0xffff for 0)")
+        check(count(f"{ours} && ip.checksum.status == 1 && tcp.checksum.status == 1") > 0,
+              f"{name}: checksums verified")
+        if tls:
+            check(count("tls.record") > 0, f"{name}: TLS records on the wire")
 
 
 def body():
@@ -222,6 +275,7 @@ def body():
                 print("skip: gnutls-cli (apt-get install gnutls-bin)", flush=True)
             ustack_client(c, "ustack-tls client resumption + 0-RTT", resume=True, early=b"early data " * 50)
             ustack_server(c, "s_client resumption + 0-RTT", resume=True, early=b"early-data-line\n")
+            negative(c)
             check_captures(c)
         except Failure:
             wd.failed = True
