@@ -60,9 +60,8 @@ using namespace ustack::tls;
 
 namespace {
 
-[[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "ustack-tls: %s\n", msg);
-  std::fprintf(stderr,
+void print_usage(FILE* f) {
+  std::fprintf(f,
                "usage: ustack-tls server --port P --cert C --key K [--alpn A] [--early-data] [--echo]\n"
                "                         [--groups G] [--suites S] [--count N] [--client-ca F] [--key-update]\n"
                "       ustack-tls client HOST PORT [--ca FILE] [--sni NAME] [--alpn A] [--sess-out F]\n"
@@ -72,6 +71,11 @@ namespace {
                "    -- EAL-ARGS -- --ip A.B.C.D/N [--gw A.B.C.D] [other ustack options]\n"
                "  (what `ustack` takes; one lcore; HOST an IPv4 address), e.g.\n"
                "    -- --vdev=net_af_packet0,iface=veth0 -- --ip 10.0.0.2/24\n");
+}
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr, "ustack-tls: %s\n", msg);
+  print_usage(stderr);
   std::exit(2);
 }
 
@@ -326,6 +330,8 @@ class StackTls final : public LoopHook, public tcp::TcpHandler {
     make_ = std::move(make);
   }
   bool finished() const { return finished_; }
+  // A server stopped (SIGINT) while waiting for a connection ended normally.
+  bool between_connections() const { return make_ && phase_ == Phase::idle; }
   int rc() const { return rc_; }
 
   void poll(TimeNs now) override {
@@ -592,7 +598,7 @@ class StackTls final : public LoopHook, public tcp::TcpHandler {
 int run_stack(Runtime& rt, StackTls& app) {
   rt.engine(0).set_hook(&app);
   const int status = rt.run();
-  if (!app.finished()) {
+  if (!app.finished() && !app.between_connections()) {
     std::fprintf(stderr, "ustack-tls: stopped before the end\n");
     return 1;
   }
@@ -813,6 +819,10 @@ int server_main(int argc, char** argv, const StackArgs* stack) {
 
 int main(int argc, char** argv) {
   if (argc < 2) usage("which: server or client");
+  if (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    print_usage(stdout);
+    return 0;
+  }
   // "-- EAL-ARGS [-- STACK-OPTIONS]": over ustack's TCP.
   std::optional<StackArgs> stack;
   for (int i = 1; i < argc; ++i) {
