@@ -594,6 +594,8 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
   return true;
 }
 
+Engine& Runtime::engine(std::uint16_t queue) { return *lcores_.at(queue)->engine; }
+
 Runtime::~Runtime() {
   teardown();
   if (eal_ready_) rte_eal_cleanup();

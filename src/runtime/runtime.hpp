@@ -36,6 +36,7 @@
 namespace ustack {
 
 struct LcoreState;
+class Engine;
 class ArpShare;
 class TcpSteer;
 class McastSteer;
@@ -107,6 +108,14 @@ class Runtime {
 
   // The thread shim over every lcore (nullptr with --shim-threads 0).
   shim::Hub* hub() { return hub_.get(); }
+
+  // For an app that embeds the runtime (ustack-tls): the engine of `queue`
+  // (0 <= queue < queue_count()), to set its LoopHook and use its TcpLayer
+  // before run(); and a stop request that any thread may make, the lcore's
+  // own hook included (run() then shuts down as after SIGINT).
+  Engine& engine(std::uint16_t queue);
+  std::size_t queue_count() const { return lcores_.size(); }
+  void request_stop() { stop_.store(true); }
 
   // For telemetry: the counters summed over lcores (relaxed loads).
   void sum_counters(std::array<std::uint64_t, kStackCounterCount>& out) const;
