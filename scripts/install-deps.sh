@@ -8,6 +8,8 @@ pkgs=(
   meson ninja-build pkgconf g++ clang libclang-rt-14-dev
   # libraries
   dpdk dpdk-dev libdpdk-dev libpcap-dev libssl-dev catch2
+  # a static link against libustack.a: libpcap's pkg-config names -lsystemd
+  libsystemd-dev
   # kernel peer, captures, crafted packets
   iproute2 iputils-ping ethtool tshark wireshark-common tcpdump python3 python3-scapy netcat-openbsd curl socat
   # TLS interop peers (openssl s_server/s_client come with openssl)
