@@ -90,10 +90,10 @@ ShimLcore::~ShimLcore() {
   for (auto& ch : channels_) {
     Command c;
     while (ch->cmd.pop(c))
-      if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+      if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
     Completion k;
     while (ch->cpl.pop(k))
-      if (k.op == CplOp::data && k.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(k.mbuf));
+      if ((k.op == CplOp::data || k.op == CplOp::dgram) && k.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(k.mbuf));
   }
 }
 
@@ -192,7 +192,7 @@ void ShimLcore::after_flush(TimeNs) {
 
 void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
   if (c.id >= per_channel()) {
-    if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+    if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
     return;
   }
   const std::uint32_t g = ch.index * per_channel() + c.id;
