@@ -780,3 +780,24 @@ TEST_CASE("Shim: a thread joins a group, receives the other stack's datagrams, l
   t->close(c);
   t->close(s);
 }
+
+// An lcore whose UdpLayer has no IgmpHost (the runtime's lcores but queue
+// 0's) refuses membership clearly, and its UDP sockets still work.
+TEST_CASE("Shim: a membership call on an lcore without an IgmpHost is ENODEV", "[shim][udp][mcast]") {
+  test::ShimWorld w({}, test::ShimWorld::tcp_cfg(256), nullptr, true, false);
+  auto t = attach(w);
+  const int s = t->socket_on(1, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  const ip_mreq m{{htonl(0xef070809)}, {0}};
+  CHECK(t->setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == -1);
+  CHECK(errno == ENODEV);
+  const ip_mreq_source ms{{htonl(0xef070809)}, {0}, {htonl(0x0a010001)}};
+  CHECK(t->setsockopt(s, IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, &ms, sizeof ms) == -1);
+  CHECK(errno == ENODEV);
+  // Not multicast is still EINVAL, as it would be anywhere.
+  const ip_mreq u{{htonl(0x0a010101)}, {0}};
+  CHECK(t->setsockopt(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &u, sizeof u) == -1);
+  CHECK(errno == EINVAL);
+  const auto sa = test::ShimWorld::addr(2, 9300);
+  CHECK(t->bind(s, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  t->close(s);
+}
