@@ -907,6 +907,9 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
     }
     return 0;
   }
+  // Linux refuses group membership on a connection-oriented socket.
+  if (level == IPPROTO_IP && h->kind != Handle::Kind::udp && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP))
+    return fail(EPROTO);
   if (level == IPPROTO_IP && h->kind == Handle::Kind::udp) {
     // Multicast: the option is parsed here and applied by the owning lcore
     // (synchronously, with Linux's errno values). Single interface: the

@@ -481,6 +481,11 @@ Trace body_membership(Api& api) {
   errno = 0;
   tr.push_back("join-new " + res(api.ipopt(s3, IP_ADD_MEMBERSHIP, &m, sizeof m)));
   tr.push_back("close " + res(api.close(s3)));
+  // Not on TCP.
+  const int ts = api.socket(true);
+  errno = 0;
+  tr.push_back("join-tcp " + res(api.ipopt(ts, IP_ADD_MEMBERSHIP, &m, sizeof m)));
+  tr.push_back("close " + res(api.close(ts)));
   return tr;
 }
 
