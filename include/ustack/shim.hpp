@@ -83,7 +83,12 @@ class Thread {
   // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
   // SO_TYPE, SO_REUSEADDR/SO_REUSEPORT (UDP: several sockets on one port,
   // before bind); IPPROTO_TCP: TCP_NODELAY, TCP_QUICKACK; SOL_USTACK:
-  // USTACK_SO_LCORE (get). IPPROTO_IP multicast membership: not yet (EOPNOTSUPP).
+  // USTACK_SO_LCORE (get). IPPROTO_IP on UDP handles (set): IP_ADD_MEMBERSHIP,
+  // IP_DROP_MEMBERSHIP (ip_mreq / ip_mreqn), IP_ADD_SOURCE_MEMBERSHIP,
+  // IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE, IP_UNBLOCK_SOURCE
+  // (ip_mreq_source), IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_MULTICAST_IF,
+  // with Linux's errno values; membership needs the lcore that owns IGMP
+  // (queue 0's in ustack::Process: use socket_on(0, ...)), elsewhere ENODEV.
   int setsockopt(int h, int level, int name, const void* val, socklen_t len);
   int getsockopt(int h, int level, int name, void* val, socklen_t* len);
   int getpeername(int h, sockaddr* addr, socklen_t* len);

@@ -423,6 +423,13 @@ void IgmpHost::set_mac_list_callback(MacListFn fn, void* ctx) {
 
 // --- filters ----------------------------------------------------------------
 
+std::optional<IgmpHost::InterfaceState> IgmpHost::socket_filter(SocketId socket, Ipv4Addr group) const {
+  const int slot = find_membership(socket, group);
+  if (slot < 0) return std::nullopt;
+  const Membership& m = members_[static_cast<std::size_t>(slot)];
+  return InterfaceState{m.mode, m.sources()};
+}
+
 bool IgmpHost::socket_accepts(SocketId socket, Ipv4Addr group, Ipv4Addr src) const {
   const int slot = find_membership(socket, group);
   if (slot < 0) return false;

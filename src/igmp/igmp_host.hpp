@@ -113,6 +113,8 @@ class IgmpHost final : public ProtocolHandler {
     std::span<const Ipv4Addr> sources;
   };
   std::optional<InterfaceState> interface_state(Ipv4Addr group) const;
+  // `socket`'s own filter for `group`; nullopt when it is not a member.
+  std::optional<InterfaceState> socket_filter(SocketId socket, Ipv4Addr group) const;
   IgmpCompatMode compat_mode() const { return mode_; }
   std::uint8_t robustness() const { return rv_; }
   // RFC 3376 §8.12: Robustness Variable × Query Interval + Query Response Interval.

@@ -526,10 +526,16 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     st->engine = std::make_unique<Engine>(*dev, lc, pools_[q], now, std::move(rss));
     st->pool = pools_[q];
     tcp::TcpLayer& tcp = st->engine->enable_tcp(tcp_config(opts.tcp));
+    // UDP on every lcore; IGMP (and with it the port's multicast filter) on queue 0 only.
+    const IgmpConfig icfg;
+    UdpLayer& udp = st->engine->enable_udp(ucfg, q == 0 ? &icfg : nullptr);
+    // The shim's lcore half, with this lcore's TCP and UDP: SOCK_DGRAM
+    // handles work on every lcore, multicast membership on queue 0's only
+    // (the others answer ENODEV; see docs/api.md).
     if (opts.shim_threads > 0) {
       shim::LcoreConfig shc;
       shc.max_threads = opts.shim_threads;
-      st->shim = std::make_unique<shim::ShimLcore>(tcp, shc);
+      st->shim = std::make_unique<shim::ShimLcore>(tcp, shc, &udp);
       st->engine->set_hook(st->shim.get());
     }
     for (const auto& sv : opts.services) {
@@ -540,9 +546,6 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
       }
       st->services.push_back(std::move(svc));
     }
-    // UDP on every lcore; IGMP (and with it the port's multicast filter) on queue 0 only.
-    const IgmpConfig icfg;
-    UdpLayer& udp = st->engine->enable_udp(ucfg, q == 0 ? &icfg : nullptr);
     for (std::uint16_t port : opts.udp_echo) {
       auto e = std::make_unique<services::UdpEcho>(udp, port);
       if (!e->ok()) {

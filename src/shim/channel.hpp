@@ -81,8 +81,14 @@ namespace ustack::shim {
 // udp_bind / udp_connect open the lcore's UdpSocket on first use (value bit
 // 0: SO_REUSEADDR); udp_send carries one datagram (addr/port 0: the
 // connected peer).
-enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send };
+enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send,
+                                  udp_mcast };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
+// udp_mcast: an IPPROTO_IP multicast option, in Command::port; the group in
+// addr, the source or the option's value (ttl, loop, interface address; host
+// order) in value; mbuf & 1 the SO_REUSEADDR flag should this call open the
+// lcore's UdpSocket. Synchronous (a result).
+enum class McastOp : std::uint16_t { join, leave, join_source, leave_source, block_source, unblock_source, ttl, loop, ifaddr };
 
 struct Command {
   std::uint32_t id = 0;       // handle id in the channel

@@ -90,10 +90,10 @@ ShimLcore::~ShimLcore() {
   for (auto& ch : channels_) {
     Command c;
     while (ch->cmd.pop(c))
-      if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+      if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
     Completion k;
     while (ch->cpl.pop(k))
-      if (k.op == CplOp::data && k.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(k.mbuf));
+      if ((k.op == CplOp::data || k.op == CplOp::dgram) && k.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(k.mbuf));
   }
 }
 
@@ -192,7 +192,7 @@ void ShimLcore::after_flush(TimeNs) {
 
 void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
   if (c.id >= per_channel()) {
-    if (c.op == CmdOp::send && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
+    if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
     return;
   }
   const std::uint32_t g = ch.index * per_channel() + c.id;
@@ -260,24 +260,28 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
         s.result = udp_ ? EINVAL : EPROTONOSUPPORT;
         break;
       }
-      if (s.kind == Kind::idle) {
-        UdpSocket* u = udp_->open();
-        if (!u) {
-          s.result = ENOBUFS;
-          break;
-        }
-        s.kind = Kind::udp;
-        s.udp = u;
-        s.rx_limit = sh.rx_limit;
-        u->set_reuse(c.value & 1);
-        u->on_readable(&ShimLcore::on_udp_readable, &udp_ctx_[g]);
-        u->on_error(&ShimLcore::on_udp_error, &udp_ctx_[g]);
+      if (!open_udp(g, sh, (c.value & 1) != 0)) {
+        s.result = ENOBUFS;
+        break;
       }
       const UdpStatus st = c.op == CmdOp::udp_bind ? s.udp->bind(Ipv4Addr{c.addr}, c.port)
                                                    : s.udp->connect(Ipv4Addr{c.addr}, c.port);
       s.result = errno_of(st);
       break;
     }
+    case CmdOp::udp_mcast:
+      s.result_pending = true;
+      mark_dirty(g);
+      if (!udp_ || (s.kind != Kind::idle && s.kind != Kind::udp)) {
+        s.result = udp_ ? EINVAL : EPROTONOSUPPORT;
+        break;
+      }
+      if (!open_udp(g, sh, (c.mbuf & 1) != 0)) {
+        s.result = ENOBUFS;
+        break;
+      }
+      s.result = membership(*s.udp, static_cast<McastOp>(c.port), Ipv4Addr{c.addr}, Ipv4Addr{c.value}, now);
+      break;
     case CmdOp::udp_send: {
       Packet p(reinterpret_cast<rte_mbuf*>(c.mbuf));
       if (s.kind != Kind::udp || s.closing) break;  // p frees the datagram
@@ -297,6 +301,82 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       }
       break;
   }
+}
+
+bool ShimLcore::open_udp(std::uint32_t g, SharedSlot& sh, bool reuse) {
+  Slot& s = slots_[g];
+  if (s.kind == Kind::udp) return true;
+  UdpSocket* u = udp_->open();
+  if (!u) return false;
+  s.kind = Kind::udp;
+  s.udp = u;
+  s.rx_limit = sh.rx_limit;
+  u->set_reuse(reuse);
+  u->on_readable(&ShimLcore::on_udp_readable, &udp_ctx_[g]);
+  u->on_error(&ShimLcore::on_udp_error, &udp_ctx_[g]);
+  return true;
+}
+
+// The IP_*_MEMBERSHIP and *_SOURCE options with Linux's rules and errno
+// values (net/ipv4/igmp.c ip_mc_join_group / ip_mc_leave_group /
+// ip_mc_source): the socket's filter is read back from the IgmpHost, edited
+// by one source, and set again whole. Membership lives in the lcore's
+// IgmpHost: a layer without one (every lcore but queue 0's in the runtime)
+// answers ENODEV, as Linux does when no interface takes the group.
+std::int32_t ShimLcore::membership(UdpSocket& u, McastOp op, Ipv4Addr group, Ipv4Addr src, TimeNs now) {
+  if (op == McastOp::ttl) {
+    u.set_multicast_ttl(static_cast<std::uint8_t>(src.v));
+    return 0;
+  }
+  if (op == McastOp::loop) {
+    u.set_multicast_loop(src.v != 0);
+    return 0;
+  }
+  if (op == McastOp::ifaddr) return u.set_multicast_if(src) == UdpStatus::ok ? 0 : EADDRNOTAVAIL;
+  if (!group.is_multicast()) return op == McastOp::leave ? EADDRNOTAVAIL : EINVAL;
+  if (!u.has_igmp()) return ENODEV;
+  const auto cur = u.source_filter(group);
+  const auto status = [](UdpStatus st) -> std::int32_t {
+    switch (st) {
+      case UdpStatus::ok: return 0;
+      case UdpStatus::table_full: return ENOBUFS;
+      case UdpStatus::sources_full: return ENOBUFS;
+      case UdpStatus::not_multicast: return EINVAL;
+      case UdpStatus::no_igmp: return ENODEV;
+      default: return errno_of(st);
+    }
+  };
+  if (op == McastOp::join) return cur ? EADDRINUSE : status(u.join(group, now));
+  if (op == McastOp::leave) return cur ? status(u.leave(group, now)) : EADDRNOTAVAIL;
+  const bool add = op == McastOp::join_source || op == McastOp::block_source;
+  const FilterMode mode =
+      op == McastOp::join_source || op == McastOp::leave_source ? FilterMode::include : FilterMode::exclude;
+  if (!cur) {
+    // Only IP_ADD_SOURCE_MEMBERSHIP joins; the others need a prior join.
+    if (op != McastOp::join_source) return EINVAL;
+    const Ipv4Addr one[1] = {src};
+    return status(u.set_source_filter(group, FilterMode::include, one, now));
+  }
+  // A filter with sources keeps its mode; an empty one may switch (Linux).
+  if (!cur->sources.empty() && cur->mode != mode) return EINVAL;
+  std::size_t n = 0;
+  bool found = false;
+  for (const Ipv4Addr a : cur->sources) {
+    if (a == src) {
+      found = true;
+      if (add) return EADDRNOTAVAIL;  // already in the list
+      continue;                       // removed
+    }
+    if (n == mcast_scratch_.size()) return ENOBUFS;
+    mcast_scratch_[n++] = a;
+  }
+  if (!add && !found) return EADDRNOTAVAIL;
+  if (add) {
+    if (n == mcast_scratch_.size()) return ENOBUFS;
+    mcast_scratch_[n++] = src;
+  }
+  // INCLUDE with its last source dropped is a leave, as the IgmpHost takes it.
+  return status(u.set_source_filter(group, mode, std::span<const Ipv4Addr>(mcast_scratch_.data(), n), now));
 }
 
 void ShimLcore::take_waiters(Channel& ch, TimeNs) {

@@ -22,6 +22,7 @@
 
 #include <rte_mbuf.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -150,6 +151,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t slot_of_conn(TcpConnId c) const;
   bool rx_room(std::uint32_t g);  // UDP: datagram and byte credit left
   void flush_udp(std::uint32_t g, bool& ok);
+  bool open_udp(std::uint32_t g, SharedSlot& sh, bool reuse);  // false: no free UdpSocket
+  std::int32_t membership(UdpSocket& u, McastOp op, Ipv4Addr group, Ipv4Addr src, TimeNs now);
   struct UdpCtx {
     ShimLcore* self;
     std::uint32_t g;
@@ -173,6 +176,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t fire_head_ = kNone;
   std::uint32_t starved_head_ = kNone;
   std::vector<Command> batch_;
+  std::array<Ipv4Addr, 64> mcast_scratch_{};  // a socket's source list being edited (Linux's default limit is 10)
   // Per channel: waiters taken from the ring, answered once the commands
   // queued before them have run.
   struct Deferred {

@@ -415,6 +415,21 @@ struct ThreadState {
     return r;
   }
 
+  // A multicast option (synchronous; opens the lcore's UdpSocket like
+  // udp_call). 0 or an errno.
+  int udp_mcast(int hd, Handle& h, McastOp op, std::uint32_t group, std::uint32_t arg) {
+    if (!h.udp_open) {
+      SharedSlot& sh = shared(hd);
+      sh.rx_limit = h.opt.rcvbuf;
+    }
+    const int r = call_sync(hd, h, Command{.id = id_of(hd), .op = CmdOp::udp_mcast, .port = static_cast<std::uint16_t>(op),
+                                           .addr = group, .value = arg, .mbuf = h.reuse ? 1u : 0u});
+    h.udp_open = true;
+    touch(hd);
+    pump();
+    return r;
+  }
+
   void request_out(int hd, Handle& h) {
     h.out_interest = true;
     h.out_ready = false;
@@ -847,9 +862,11 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
   ThreadState& s = *s_;
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
-  if (!val || len < sizeof(int)) return fail(EINVAL);
-  int v;
-  std::memcpy(&v, val, sizeof v);
+  // IP_MULTICAST_TTL / _LOOP may be one byte, as on Linux.
+  const bool byte_opt = level == IPPROTO_IP && (name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP);
+  if (!val || len < (byte_opt ? 1 : sizeof(int))) return fail(EINVAL);
+  int v = 0;
+  std::memcpy(&v, val, std::min<std::size_t>(len, sizeof v));
   auto live_opt = [&](OptId id) {
     if (h->kind == Handle::Kind::conn && !h->gone)
       s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::set_option, .opt = id,
@@ -890,9 +907,77 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
     }
     return 0;
   }
-  // TODO(issue 5): IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP and the
-  // source-specific forms, once UdpSocket has join/leave (the IGMP wiring).
-  if (level == IPPROTO_IP && h->kind == Handle::Kind::udp) return fail(EOPNOTSUPP);
+  // Linux refuses group membership on a connection-oriented socket.
+  if (level == IPPROTO_IP && h->kind != Handle::Kind::udp && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP))
+    return fail(EPROTO);
+  if (level == IPPROTO_IP && h->kind == Handle::Kind::udp) {
+    // Multicast: the option is parsed here and applied by the owning lcore
+    // (synchronously, with Linux's errno values). Single interface: the
+    // interface fields are not checked, except IP_MULTICAST_IF's address.
+    std::uint32_t group = 0, arg = 0;
+    McastOp op;
+    const auto u8 = static_cast<const unsigned char*>(val);
+    switch (name) {
+      case IP_ADD_MEMBERSHIP:
+      case IP_DROP_MEMBERSHIP: {
+        if (len < sizeof(ip_mreq)) return fail(EINVAL);  // ip_mreq or ip_mreqn (same prefix)
+        ip_mreq m;
+        std::memcpy(&m, val, sizeof m);
+        group = ntohl(m.imr_multiaddr.s_addr);
+        op = name == IP_ADD_MEMBERSHIP ? McastOp::join : McastOp::leave;
+        break;
+      }
+      case IP_ADD_SOURCE_MEMBERSHIP:
+      case IP_DROP_SOURCE_MEMBERSHIP:
+      case IP_BLOCK_SOURCE:
+      case IP_UNBLOCK_SOURCE: {
+        if (len < sizeof(ip_mreq_source)) return fail(EINVAL);
+        ip_mreq_source m;
+        std::memcpy(&m, val, sizeof m);
+        group = ntohl(m.imr_multiaddr.s_addr);
+        arg = ntohl(m.imr_sourceaddr.s_addr);
+        op = name == IP_ADD_SOURCE_MEMBERSHIP    ? McastOp::join_source
+             : name == IP_DROP_SOURCE_MEMBERSHIP ? McastOp::leave_source
+             : name == IP_BLOCK_SOURCE           ? McastOp::block_source
+                                                 : McastOp::unblock_source;
+        break;
+      }
+      case IP_MULTICAST_TTL:
+      case IP_MULTICAST_LOOP: {
+        // Linux takes an int or a single byte; -1 is the default TTL (1).
+        int x = len >= sizeof(int) ? v : u8[0];
+        if (name == IP_MULTICAST_TTL) {
+          if (x == -1) x = 1;
+          if (x < 0 || x > 255) return fail(EINVAL);
+        }
+        arg = static_cast<std::uint32_t>(x);
+        op = name == IP_MULTICAST_TTL ? McastOp::ttl : McastOp::loop;
+        break;
+      }
+      case IP_MULTICAST_IF: {
+        // ip_mreqn / ip_mreq: the address is imr_address (second field of
+        // ip_mreqn) or imr_interface; a bare in_addr is the address itself.
+        in_addr a{};
+        if (len >= sizeof(ip_mreqn)) {
+          ip_mreqn m;
+          std::memcpy(&m, val, sizeof m);
+          a = m.imr_address;
+        } else if (len >= sizeof(ip_mreq)) {
+          ip_mreq m;
+          std::memcpy(&m, val, sizeof m);
+          a = m.imr_interface;
+        } else {
+          std::memcpy(&a, val, sizeof a);
+        }
+        arg = ntohl(a.s_addr);
+        op = McastOp::ifaddr;
+        break;
+      }
+      default: return fail(ENOPROTOOPT);
+    }
+    const int r = s.udp_mcast(hd, *h, op, group, arg);
+    return r == 0 ? 0 : fail(r);
+  }
   return fail(ENOPROTOOPT);
 }
 

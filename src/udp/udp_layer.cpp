@@ -142,6 +142,13 @@ UdpStatus UdpSocket::set_multicast_if(Ipv4Addr addr) {
   return UdpStatus::ok;
 }
 
+std::optional<IgmpHost::InterfaceState> UdpSocket::source_filter(Ipv4Addr group) const {
+  if (!open_ || closing_ || !layer_->igmp_) return std::nullopt;
+  return layer_->igmp_->socket_filter(igmp_id(), group);
+}
+
+bool UdpSocket::has_igmp() const { return layer_ && layer_->igmp_; }
+
 bool UdpSocket::accepts(Ipv4Addr dst, Ipv4Addr src) const {
   if (!local_.addr.is_unspecified() && local_.addr != dst) return false;
   if (dst.is_multicast() && dst != kAllSystems && layer_->igmp_) return layer_->igmp_->socket_accepts(igmp_id(), dst, src);

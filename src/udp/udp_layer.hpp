@@ -177,6 +177,11 @@ class UdpSocket {
   UdpStatus join(Ipv4Addr group, TimeNs now);
   UdpStatus leave(Ipv4Addr group, TimeNs now);
   UdpStatus set_source_filter(Ipv4Addr group, FilterMode mode, std::span<const Ipv4Addr> sources, TimeNs now);
+  // This socket's filter for `group` (mode and sorted sources, valid until
+  // the next membership change); nullopt when not joined or without an IgmpHost.
+  std::optional<IgmpHost::InterfaceState> source_filter(Ipv4Addr group) const;
+  // Whether this layer has an IgmpHost (membership calls fail without one).
+  bool has_igmp() const;
   // Multicast send options; they apply to datagrams sent to a group.
   void set_multicast_ttl(std::uint8_t ttl) { mc_ttl_ = ttl; }
   void set_multicast_loop(bool on) { mc_loop_ = on; }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """interop-examples: the epoll examples (apps/examples/) against the kernel.
 
-    examples.py ECHO_SERVER_EXE ECHO_CLIENT_EXE NETNS_SH
+    examples.py ECHO_SERVER_EXE ECHO_CLIENT_EXE MCAST_RECEIVER_EXE NETNS_SH
 
 Each example is a dedicated-core process: one lcore polls net_af_packet on
 the near end of a veth pair, the example's thread (on another CPU) uses the
@@ -10,7 +10,11 @@ shim. The kernel in the namespace is the peer:
     half-close) against ustack-echo-server: every byte comes back, in order;
     SIGINT stops the server cleanly and it reports the connections;
   - ustack-echo-client against a kernel echo server: 500 round trips of 64
-    bytes, each checked, exit status 0.
+    bytes, each checked, exit status 0;
+  - ustack-mcast-receiver joined to a group (IP_ADD_MEMBERSHIP from its
+    thread) while a kernel sender publishes to it, and to another group on
+    the same port: it counts every datagram sent to its group, none of the
+    other's, and leaves on SIGINT.
 Needs root, network namespaces and two CPUs; skips (77) otherwise.
 """
 
@@ -18,12 +22,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interop_lib import SKIP, Failure, Netns, Ustack, Workdir, can_make_namespaces, check, main, need_tools  # noqa: E402
 
 SERVER_PORT = 7100
 KERNEL_PORT = 7101
+MCAST_PORT = 7102
+MCAST_COUNT = 400
 
 KERNEL_CLIENTS = r"""
 import os, socket, sys, threading
@@ -78,6 +85,20 @@ while True:
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 """
 
+MCAST_SENDER = r"""
+import socket, sys, time
+src, group, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(src))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+s.bind((src, 0))
+for i in range(n):
+    s.sendto(i.to_bytes(4, "big") + bytes(60), (group, port))
+    if i % 20 == 19:
+        time.sleep(0.004)
+print(f"sent {n}")
+"""
+
 
 def body():
     ok, why = can_make_namespaces()
@@ -88,9 +109,9 @@ def body():
     if len(cpus) < 2:
         print("SKIP: needs two CPUs (one lcore, one for the example's thread)")
         sys.exit(SKIP)
-    if len(sys.argv) != 4:
-        raise Failure("usage: examples.py ECHO_SERVER_EXE ECHO_CLIENT_EXE NETNS_SH")
-    server_exe, client_exe, netns_sh = sys.argv[1:]
+    if len(sys.argv) != 5:
+        raise Failure("usage: examples.py ECHO_SERVER_EXE ECHO_CLIENT_EXE MCAST_RECEIVER_EXE NETNS_SH")
+    server_exe, client_exe, mcast_exe, netns_sh = sys.argv[1:]
     need_tools("ip", "ping")
     pid = os.getpid()
     with Workdir() as wd, Netns(netns_sh, f"ustex{pid % 1000000}", 1 + (pid + 37) % 250) as ns:
@@ -141,6 +162,29 @@ def body():
                 except subprocess.TimeoutExpired:
                     k.kill()
                     k.wait()
+
+            # 3. ustack-mcast-receiver, a kernel sender.
+            group, other = f"239.71.{ns.n}.1", f"239.71.{ns.n}.2"
+            r = Ustack(mcast_exe, eal + [f"--file-prefix=ustack-exm-{pid}"], ip + ["--", group, str(MCAST_PORT)],
+                       wd.path, name="mcast").start()
+            try:
+                r.wait_for(r"^mcast-receiver: joined " + group.replace(".", r"\.") + f" port {MCAST_PORT}", 30)
+                for g, n in ((group, MCAST_COUNT), (other, 100)):
+                    p = ns.exec(["/usr/bin/python3", "-c", MCAST_SENDER, ns.peer_ip, g, str(MCAST_PORT), str(n)],
+                                timeout=60, check_rc=False)
+                    check(p.returncode == 0, f"kernel sender to {g}: {p.stdout.strip()} {p.stderr.strip()}")
+                time.sleep(0.5)
+                status = r.stop(timeout=30)
+                check(status == 0, f"ustack-mcast-receiver: exit status after SIGINT {status}")
+                m = r.wait_for(r"^mcast-receiver: (\d+) datagrams, (\d+) bytes", 5)
+                check(int(m.group(1)) == MCAST_COUNT and int(m.group(2)) == MCAST_COUNT * 64,
+                      f"ustack-mcast-receiver counts the {MCAST_COUNT} datagrams sent to {group}, "
+                      f"none of {other}'s: {m.group(0)}")
+            except Failure:
+                r.dump()
+                raise
+            finally:
+                r.kill()
         except Failure:
             wd.failed = True
             raise

@@ -76,6 +76,9 @@ struct KernelApi {
   int socket(bool) { return ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
   int udp_socket(bool) { return ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
   int bind_plain(int h, const sockaddr_in& a) { return ::bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  int ipopt(int h, int name, const void* v, socklen_t l) { return ::setsockopt(h, IPPROTO_IP, name, v, l); }
+  // The interface multicast calls name: loopback (it needs no route).
+  in_addr local_if() { return in_addr{htonl(INADDR_LOOPBACK)}; }
   long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
     return ::sendto(h, b, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
   }
@@ -135,6 +138,8 @@ struct UstackApi {
   int socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
   int udp_socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
   int bind_plain(int h, const sockaddr_in& a) { return t.bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
+  int ipopt(int h, int name, const void* v, socklen_t l) { return t.setsockopt(h, IPPROTO_IP, name, v, l); }
+  in_addr local_if() { return test::ShimWorld::addr(2, 0).sin_addr; }
   long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
     return t.sendto(h, b, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
   }
@@ -404,6 +409,86 @@ Trace body_udp(Api& api) {
   return tr;
 }
 
+// UDP multicast membership: joins, leaves and source filters, one call at a
+// time, with Linux's errno for each refusal (no datagrams: the kernel side is
+// loopback).
+template <class Api>
+Trace body_membership(Api& api) {
+  Trace tr;
+  const in_addr g{htonl(0xef010203)};    // 239.1.2.3
+  const in_addr uni{htonl(0x0a010101)};  // 10.1.1.1
+  const in_addr s1{htonl(0x0a000001)};
+  const in_addr s2{htonl(0x0a000002)};
+  const int s = api.udp_socket(true);
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(Api::next_udp_port());
+  tr.push_back("bind " + res(api.bind_plain(s, any)));
+  auto call = [&](const char* what, int name, auto val, socklen_t len = sizeof(decltype(val))) {
+    errno = 0;
+    tr.push_back(std::string(what) + " " + res(api.ipopt(s, name, &val, len)));
+  };
+  const ip_mreq m{g, api.local_if()};
+  ip_mreqn mn{};
+  mn.imr_multiaddr = g;
+  mn.imr_address = api.local_if();
+  auto src = [&](in_addr grp, in_addr from) { return ip_mreq_source{grp, api.local_if(), from}; };
+  call("join", IP_ADD_MEMBERSHIP, m);
+  call("join-twice", IP_ADD_MEMBERSHIP, mn);
+  call("join-unicast", IP_ADD_MEMBERSHIP, ip_mreq{uni, api.local_if()});
+  call("join-short", IP_ADD_MEMBERSHIP, m, 4);
+  call("drop", IP_DROP_MEMBERSHIP, mn);
+  call("drop-again", IP_DROP_MEMBERSHIP, m);
+  call("drop-unicast", IP_DROP_MEMBERSHIP, ip_mreq{uni, api.local_if()});
+  call("drop-src-nojoin", IP_DROP_SOURCE_MEMBERSHIP, src(g, s1));
+  call("block-nojoin", IP_BLOCK_SOURCE, src(g, s1));
+  call("unblock-nojoin", IP_UNBLOCK_SOURCE, src(g, s1));
+  call("add-src", IP_ADD_SOURCE_MEMBERSHIP, src(g, s1));
+  call("add-src-again", IP_ADD_SOURCE_MEMBERSHIP, src(g, s1));
+  call("add-src2", IP_ADD_SOURCE_MEMBERSHIP, src(g, s2));
+  call("block-on-include", IP_BLOCK_SOURCE, src(g, s1));
+  call("join-on-include", IP_ADD_MEMBERSHIP, m);
+  call("drop-src", IP_DROP_SOURCE_MEMBERSHIP, src(g, s1));
+  call("drop-src-again", IP_DROP_SOURCE_MEMBERSHIP, src(g, s1));
+  call("drop-src-last", IP_DROP_SOURCE_MEMBERSHIP, src(g, s2));
+  call("drop-after-last", IP_DROP_MEMBERSHIP, m);
+  call("join", IP_ADD_MEMBERSHIP, m);
+  call("add-src-on-any", IP_ADD_SOURCE_MEMBERSHIP, src(g, s1));
+  call("block-on-include", IP_BLOCK_SOURCE, src(g, s1));
+  call("drop", IP_DROP_MEMBERSHIP, m);
+  call("join", IP_ADD_MEMBERSHIP, m);
+  call("block", IP_BLOCK_SOURCE, src(g, s1));
+  call("block-again", IP_BLOCK_SOURCE, src(g, s1));
+  call("add-src-on-exclude", IP_ADD_SOURCE_MEMBERSHIP, src(g, s2));
+  call("unblock-other", IP_UNBLOCK_SOURCE, src(g, s2));
+  call("unblock", IP_UNBLOCK_SOURCE, src(g, s1));
+  call("unblock-again", IP_UNBLOCK_SOURCE, src(g, s1));
+  call("drop", IP_DROP_MEMBERSHIP, m);
+  call("add-src-unicast", IP_ADD_SOURCE_MEMBERSHIP, src(uni, s1));
+  call("add-src-short", IP_ADD_SOURCE_MEMBERSHIP, m);
+  call("ttl", IP_MULTICAST_TTL, 8);
+  call("ttl-default", IP_MULTICAST_TTL, -1);
+  call("ttl-big", IP_MULTICAST_TTL, 256);
+  call("ttl-byte", IP_MULTICAST_TTL, static_cast<unsigned char>(4), 1);
+  call("loop", IP_MULTICAST_LOOP, 0);
+  call("if", IP_MULTICAST_IF, api.local_if());
+  call("if-any", IP_MULTICAST_IF, in_addr{0});
+  call("if-other", IP_MULTICAST_IF, in_addr{htonl(0x0a090909)});
+  // Closing a joined socket leaves its groups; a new socket joins afresh.
+  call("join", IP_ADD_MEMBERSHIP, m);
+  tr.push_back("close " + res(api.close(s)));
+  const int s3 = api.udp_socket(true);
+  errno = 0;
+  tr.push_back("join-new " + res(api.ipopt(s3, IP_ADD_MEMBERSHIP, &m, sizeof m)));
+  tr.push_back("close " + res(api.close(s3)));
+  // Not on TCP.
+  const int ts = api.socket(true);
+  errno = 0;
+  tr.push_back("join-tcp " + res(api.ipopt(ts, IP_ADD_MEMBERSHIP, &m, sizeof m)));
+  tr.push_back("close " + res(api.close(ts)));
+  return tr;
+}
+
 template <class Body>
 void compare(Body body) {
   KernelApi kapi;
@@ -448,4 +533,8 @@ TEST_CASE("Same as Linux: send until EAGAIN, the reader drains, the writer is wo
 
 TEST_CASE("Same as Linux: UDP sendto/recvfrom, truncation, connect, EADDRINUSE, ECONNREFUSED", "[shim][dual][udp]") {
   compare([](auto& api) { return body_udp(api); });
+}
+
+TEST_CASE("Same as Linux: UDP multicast membership, source filters and their errno values", "[shim][dual][udp][mcast]") {
+  compare([](auto& api) { return body_membership(api); });
 }

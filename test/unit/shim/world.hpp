@@ -18,6 +18,7 @@
 #include "shim/hub.hpp"
 #include "shim/lcore.hpp"
 #include "test/unit/tcp_conn/harness.hpp"
+#include "igmp/igmp_host.hpp"
 #include "udp/udp_layer.hpp"
 #include "ustack/shim.hpp"
 
@@ -25,6 +26,9 @@ namespace ustack::test {
 
 struct ShimWorld {
   TcpPair pair;
+  // Each stack has an IgmpHost, so its UDP sockets can join groups.
+  IgmpHost ia;
+  IgmpHost ib;
   UdpLayer ua;
   UdpLayer ub;
   shim::ShimLcore la;
@@ -45,12 +49,15 @@ struct ShimWorld {
   }
 
   // `shim_on_a` false: stack a is left to on-lcore code (on_lcore), and the
-  // hub has one lcore, b.
+  // hub has one lcore, b. `igmp` false: the UDP layers have no IgmpHost (as
+  // the runtime's lcores other than queue 0's).
   explicit ShimWorld(const shim::LcoreConfig& cfg = {}, const tcp::TcpConfig& tcfg = tcp_cfg(256),
-                     rte_mempool* mp = nullptr, bool shim_on_a = true)
+                     rte_mempool* mp = nullptr, bool shim_on_a = true, bool igmp = true)
       : pair(tcfg, 1, {}, {}, mp),
-        ua(pair.a.stack()),
-        ub(pair.b.stack()),
+        ia(pair.a.stack(), IgmpConfig{}),
+        ib(pair.b.stack(), IgmpConfig{}),
+        ua(pair.a.stack(), UdpConfig{}, igmp ? &ia : nullptr),
+        ub(pair.b.stack(), UdpConfig{}, igmp ? &ib : nullptr),
         la(pair.ta, cfg, &ua),
         lb(pair.tb, cfg, &ub),
         hub(shim_on_a ? std::vector<shim::ShimLcore*>{&la, &lb} : std::vector<shim::ShimLcore*>{&lb}) {
