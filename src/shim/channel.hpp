@@ -62,6 +62,16 @@
 // lcore iteration and happens only when the thread learned of the readiness
 // from the ring before the lcore's eventfd write (it was awake anyway).
 //
+// Busy polling (SO_BUSY_POLL, wake_delay_ns != 0): the lcore does L2 for
+// the handle that much later, in a later iteration's after_flush (after that
+// pass's fence, so the Dekker argument holds unchanged). A thread that polls
+// the handle meanwhile processes the completion and, having consumed all it
+// reported within the same call (recv), re-arms past it (a CAS from its old
+// `want`, then fence and T3 as at T2) instead of writing the eventfd itself;
+// L2 then finds the new `want` and does not fire. Either the thread's CAS or
+// the lcore's wins, so the accounting above is unchanged. The cost is that a
+// thread asleep in epoll_wait is woken up to wake_delay_ns late.
+//
 // Cost on the lcore: one write(2) on an eventfd per handle per not-ready ->
 // ready transition, batched after the iteration's TX flush, never per
 // packet: a handle whose thread has not consumed the previous event costs
@@ -120,6 +130,7 @@ struct alignas(kCacheLine) SharedSlot {
   std::atomic<std::uint64_t> want{0};          // thread arms (1 + ring position), either side disarms by CAS
   std::atomic<std::uint32_t> fired{0};         // lcore: eventfd writes completed
   std::atomic<int> efd{-1};                    // thread: the handle's eventfd
+  std::atomic<std::uint32_t> wake_delay_ns{0};  // thread (SO_BUSY_POLL): how long L2 waits
   std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears
   std::atomic<std::uint64_t> rx_consumed{0};   // thread: bytes of data completions consumed (receive credit)
   std::atomic<std::uint64_t> rx_dgrams_consumed{0};  // thread: UDP datagrams consumed (datagram credit)

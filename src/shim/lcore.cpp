@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <span>
@@ -156,10 +157,8 @@ void ShimLcore::poll(TimeNs now) {
   }
 }
 
-void ShimLcore::after_flush(TimeNs) {
-  if (fire_head_ == kNone) return;
-  // L1 in channel.hpp: completions pushed before `want` is read, once per
-  // channel that has handles to fire.
+void ShimLcore::after_flush(TimeNs now) {
+  if (fire_head_ == kNone && now < late_due_) return;
   ++fence_epoch_;
   while (fire_head_ != kNone) {
     const std::uint32_t g = fire_head_;
@@ -167,24 +166,72 @@ void ShimLcore::after_flush(TimeNs) {
     fire_head_ = l.fire_next;
     l.fire_next = kNone;
     l.in_fire = false;
-    Channel& ch = chan_of(g);
-    if (fenced_[ch.index] != fence_epoch_) {
-      fenced_[ch.index] = fence_epoch_;
-      ch.order.fetch_add(1, std::memory_order_acq_rel);
+    // SO_BUSY_POLL: the thread polls this handle and will most likely take
+    // the completion before the delay is up; then L2 finds `want` re-armed
+    // past it (or cleared) and there is no eventfd write, and no drain on the
+    // thread either. Deferring L2 keeps the protocol: it still reads `want`
+    // after this iteration's fence.
+    const SharedSlot& sh = shared(g);
+    const std::uint32_t delay = sh.wake_delay_ns.load(std::memory_order_relaxed);
+    if (delay == 0) {
+      fire(g);
+      continue;
     }
-    SharedSlot& sh = shared(g);
-    std::uint64_t w = sh.want.load(std::memory_order_relaxed);
-    // L2: only for a completion the thread had not consumed when it armed.
-    if (w != 0 && l.fire_pos + 1 >= w &&
-        sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-      const int fd = sh.efd.load(std::memory_order_relaxed);
-      const std::uint64_t one = 1;
-      // Cannot fail short of a bad fd: the counter cannot overflow, since
-      // only the CAS winner writes and the thread drains before re-arming.
-      [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);
-      sh.fired.fetch_add(1, std::memory_order_release);
-      ++ctr_.eventfd_writes;
+    if (l.in_late) {
+      // Already waiting. If the thread has taken what that wait was for (it
+      // re-armed past it), this is a new transition and gets its own delay;
+      // if not, it keeps the first deadline (a sleeping thread is not woken
+      // later and later by a stream). A hint only: fire() decides.
+      const std::uint64_t w = sh.want.load(std::memory_order_relaxed);
+      if (w != 0 && l.late_pos + 1 >= w) continue;
+    } else {
+      l.in_late = true;
+      l.late_next = late_head_;
+      late_head_ = g;
     }
+    l.late_at = now + delay;
+    l.late_pos = l.fire_pos;
+    late_due_ = std::min(late_due_, l.late_at);
+  }
+  if (now < late_due_) return;
+  late_due_ = ~TimeNs{0};
+  std::uint32_t* link = &late_head_;
+  while (*link != kNone) {
+    const std::uint32_t g = *link;
+    Links& l = links_[g];
+    if (l.late_at <= now) {
+      *link = l.late_next;
+      l.late_next = kNone;
+      l.in_late = false;
+      fire(g);
+    } else {
+      late_due_ = std::min(late_due_, l.late_at);
+      link = &l.late_next;
+    }
+  }
+}
+
+void ShimLcore::fire(std::uint32_t g) {
+  const Links& l = links_[g];
+  Channel& ch = chan_of(g);
+  // L1 in channel.hpp: completions pushed before `want` is read, once per
+  // channel per after_flush pass.
+  if (fenced_[ch.index] != fence_epoch_) {
+    fenced_[ch.index] = fence_epoch_;
+    ch.order.fetch_add(1, std::memory_order_acq_rel);
+  }
+  SharedSlot& sh = shared(g);
+  std::uint64_t w = sh.want.load(std::memory_order_relaxed);
+  // L2: only for a completion the thread had not consumed when it armed.
+  if (w != 0 && l.fire_pos + 1 >= w &&
+      sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+    const int fd = sh.efd.load(std::memory_order_relaxed);
+    const std::uint64_t one = 1;
+    // Cannot fail short of a bad fd: the counter cannot overflow, since
+    // only the CAS winner writes and the thread drains before re-arming.
+    [[maybe_unused]] const ssize_t r = ::write(fd, &one, sizeof one);
+    sh.fired.fetch_add(1, std::memory_order_release);
+    ++ctr_.eventfd_writes;
   }
 }
 
@@ -523,6 +570,7 @@ void ShimLcore::reset_shared(std::uint32_t g) {
   sh.fired.store(0, std::memory_order_relaxed);
   sh.want.store(0, std::memory_order_relaxed);
   sh.efd.store(-1, std::memory_order_relaxed);
+  sh.wake_delay_ns.store(0, std::memory_order_relaxed);
   if (id_of(g) >= cfg_.channel.handles) sh.rx_consumed.store(0, std::memory_order_relaxed);
 }
 

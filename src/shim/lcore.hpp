@@ -125,8 +125,12 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     std::uint32_t starved_next = kNone;
     std::uint32_t free_next = kNone;  // lcore-half free list
     std::uint64_t fire_pos = 0;  // ring position of the slot's latest event completion
+    std::uint32_t late_next = kNone;
+    TimeNs late_at = 0;          // in the late list: when its wake-up is due
+    std::uint64_t late_pos = 0;  // ... for the event completion at this position
     bool in_dirty = false;
     bool in_fire = false;
+    bool in_late = false;
     bool in_starved = false;
   };
 
@@ -139,6 +143,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void take_waiters(Channel& ch, TimeNs now);
   void mark_dirty(std::uint32_t g);
   void mark_fire(std::uint32_t g, std::uint64_t pos);
+  void fire(std::uint32_t g);  // L1/L2 (channel.hpp) for one handle
   bool flush(std::uint32_t g, TimeNs now);  // false: completion ring full, stays dirty
   bool emit(std::uint32_t g, const Completion& c);
   void drain_tx(std::uint32_t g, TimeNs now);
@@ -174,6 +179,10 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::vector<std::uint32_t> free_head_;      // per channel: lcore-half free list
   std::uint32_t dirty_head_ = kNone, dirty_tail_ = kNone;
   std::uint32_t fire_head_ = kNone;
+  // Handles with SO_BUSY_POLL: their wake-ups wait here until due (unordered;
+  // scanned only once the earliest is due).
+  std::uint32_t late_head_ = kNone;
+  TimeNs late_due_ = ~TimeNs{0};
   std::uint32_t starved_head_ = kNone;
   std::vector<Command> batch_;
   std::array<Ipv4Addr, 64> mcast_scratch_{};  // a socket's source list being edited (Linux's default limit is 10)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 
 #include <algorithm>
@@ -78,7 +79,9 @@ struct Handle {
   bool armed = false;     // want holds armed_val
   std::uint64_t armed_val = 0;
   std::uint32_t claimed = 0;  // eventfd writes the lcore has claimed
+  bool stale_arm = false;     // armed, and an event completion was processed since (recv held it)
   bool touched = false;
+  int busy_poll_us = 0;       // SO_BUSY_POLL
   // UDP: datagrams in arrival order (a ring sized at socket(), the lcore's
   // datagram credit keeps it from overflowing).
   bool udp_open = false;
@@ -99,12 +102,14 @@ struct Link {
 
 struct ThreadState {
   Hub* hub = nullptr;
+  unsigned registered = LCORE_ID_ANY;  // the lcore id attach() registered this thread with
   int channel = -1;
   std::uint32_t per = 0;  // ids per channel (2N)
   std::vector<Link> links;
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> recheck;
   std::uint32_t next_lcore = 0;
+  int hold = -1;  // pump() leaves this handle's settle to its caller (recv)
   std::vector<Completion> batch = std::vector<Completion>(64);
 
   Handle* get(int hd) {
@@ -119,6 +124,10 @@ struct ThreadState {
   std::uint32_t id_of(int hd) const { return static_cast<std::uint32_t>(hd) % per; }
   SharedSlot& shared(int hd) { return link_of(hd).ch->slots[id_of(hd)]; }
   int encode(std::uint32_t lcore, std::uint32_t id) const { return static_cast<int>(lcore * per + id); }
+
+  static std::uint32_t wake_delay(int busy_poll_us) {
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(busy_poll_us) * 1000, UINT32_MAX));
+  }
 
   void touch(int hd) {
     Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
@@ -149,6 +158,7 @@ struct ThreadState {
     if (c.id >= per) return;
     Handle& h = k.h[c.id];
     const int hd = encode(l, c.id);
+    if (h.armed && c.op != CplOp::result && c.op != CplOp::released) h.stale_arm = true;
     switch (c.op) {
       case CplOp::result:
         h.result = c.value;
@@ -199,6 +209,8 @@ struct ThreadState {
         a.accepted_pending = true;
         a.opt = h.opt;
         a.nonblock = h.nonblock;
+        a.busy_poll_us = h.busy_poll_us;  // inherited, as Linux's accept() does
+        k.ch->slots[id].wake_delay_ns.store(wake_delay(h.busy_poll_us), std::memory_order_relaxed);
         if (h.acc_tail == kNone) h.acc_head = id; else k.h[h.acc_tail].acc_next = id;
         h.acc_tail = id;
         break;
@@ -243,6 +255,7 @@ struct ThreadState {
         touched.pop_back();
         Handle& h = links[hd / per].h[hd % per];
         h.touched = false;
+        if (static_cast<int>(hd) == hold) continue;
         settle(static_cast<int>(hd));
       }
       if (recheck.empty()) break;
@@ -315,6 +328,7 @@ struct ThreadState {
     for (;;) {
       if (h.armed && sh.want.load(std::memory_order_acquire) == 0) {  // the lcore took the wake-up
         h.armed = false;
+        h.stale_arm = false;
         h.signaled = true;
         ++h.claimed;
       }
@@ -323,6 +337,7 @@ struct ThreadState {
         if (h.armed) {
           std::uint64_t w = h.armed_val;
           h.armed = false;
+          h.stale_arm = false;
           if (!sh.want.compare_exchange_strong(w, 0, std::memory_order_acq_rel)) {
             h.signaled = true;  // the lcore won: its write is coming
             ++h.claimed;
@@ -340,11 +355,29 @@ struct ThreadState {
         [[maybe_unused]] const ssize_t r = ::read(h.efd, &v, sizeof v);
         h.signaled = false;
       }
-      if (h.armed) return;
-      // T2: armed as of the completions consumed so far.
-      h.armed_val = link_of(hd).ch->cpl.consumed() + 1;
-      sh.want.store(h.armed_val, std::memory_order_seq_cst);
-      h.armed = true;
+      const std::uint64_t pos = link_of(hd).ch->cpl.consumed() + 1;
+      if (h.armed) {
+        if (!h.stale_arm) return;
+        // recv() held this handle (pump's `hold`) and consumed, within the
+        // call, everything the completions since arming reported: the arm
+        // moves past them, or a late L2 (SO_BUSY_POLL) would fire for them.
+        // A T2 again, by CAS from the old value: failing, the lcore claimed
+        // the wake-up and its write is coming (drained above, next round).
+        h.stale_arm = false;
+        std::uint64_t w = h.armed_val;
+        if (!sh.want.compare_exchange_strong(w, pos, std::memory_order_acq_rel)) {
+          h.armed = false;
+          h.signaled = true;
+          ++h.claimed;
+          continue;
+        }
+        h.armed_val = pos;
+      } else {
+        // T2: armed as of the completions consumed so far.
+        h.armed_val = pos;
+        sh.want.store(h.armed_val, std::memory_order_seq_cst);
+        h.armed = true;
+      }
       link_of(hd).ch->order.fetch_add(1, std::memory_order_acq_rel);  // the fence
       recheck.push_back(static_cast<std::uint32_t>(hd));  // T3, in pump()
       return;
@@ -358,6 +391,7 @@ struct ThreadState {
     if (h.armed) {
       if (sh.want.exchange(0, std::memory_order_acq_rel) == 0) ++h.claimed;
       h.armed = false;
+      h.stale_arm = false;
     }
     wait_claimed(sh, h);
   }
@@ -504,6 +538,11 @@ std::unique_ptr<Thread> Thread::attach(Hub& hub, std::string& err) {
   if (ch < 0) return nullptr;
   auto s = std::make_unique<ThreadState>();
   s->hub = &hub;
+  // send() allocates its mbufs here: as an EAL thread (an lcore id of its
+  // own) the thread gets the mempool's per-lcore cache instead of a ring
+  // operation per mbuf. Best effort: without a free lcore id it works as
+  // before.
+  if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() == 0) s->registered = rte_lcore_id();
   s->channel = ch;
   s->links.resize(hub.lcore_count());
   for (std::uint32_t l = 0; l < hub.lcore_count(); ++l) {
@@ -544,6 +583,8 @@ Thread::~Thread() {
     }
   }
   s.drain();  // frees data still in flight to us
+  // Only from the thread that registered (unregister acts on the caller).
+  if (s.registered != LCORE_ID_ANY && rte_lcore_id() == s.registered) rte_thread_unregister();
 }
 
 int Thread::socket(int domain, int type, int protocol) {
@@ -581,6 +622,7 @@ int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
   h.efd = efd;
   SharedSlot& sh = k.ch->slots[id];
   sh.efd.store(efd, std::memory_order_relaxed);
+  sh.wake_delay_ns.store(0, std::memory_order_relaxed);
   sh.rx_consumed.store(0, std::memory_order_relaxed);
   sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
   sh.out_req.store(0, std::memory_order_relaxed);
@@ -784,10 +826,21 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
   ThreadState& s = *s_;
   if (Handle* u = s.get(hd); u && u->kind == Handle::Kind::udp) return recvfrom(hd, buf, len, flags, nullptr, nullptr);
   for (;;) {
+    // This handle's readiness is settled after the copy below (every path
+    // out touches it and pumps): data that arrives and is consumed within
+    // this call never makes its eventfd readable, so a busy-polling thread
+    // pays no eventfd write and drain per message (with SO_BUSY_POLL the
+    // lcore's wake-up waits for it too).
+    s.hold = hd;
     s.pump();
+    s.hold = -1;
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
-    if (h->kind != Handle::Kind::conn) return fail(ENOTCONN);
+    if (h->kind != Handle::Kind::conn) {
+      s.touch(hd);
+      s.pump();
+      return fail(ENOTCONN);
+    }
     if (h->rx_bytes) {
       std::size_t done = 0;
       auto* out = static_cast<std::uint8_t*>(buf);
@@ -797,6 +850,8 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
           std::memcpy(out + done, rte_pktmbuf_mtod(m, const std::uint8_t*), n);
           done += n;
         }
+        s.touch(hd);
+        s.pump();
         return static_cast<ssize_t>(done);
       }
       while (done < len && h->rx_head) {
@@ -827,6 +882,9 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
       s.pump();
       return fail(e);
     }
+    s.touch(hd);
+    s.pump();
+    if (h->rx_bytes || h->so_error) continue;  // arrived meanwhile
     if (h->eof || h->rd_shut || h->gone) return 0;
     if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
     s.wait_handle(hd);
@@ -867,6 +925,14 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
   if (!val || len < (byte_opt ? 1 : sizeof(int))) return fail(EINVAL);
   int v = 0;
   std::memcpy(&v, val, std::min<std::size_t>(len, sizeof v));
+  if (level == SOL_SOCKET && name == SO_BUSY_POLL) {
+    // The thread polls this handle: the lcore's eventfd wake-up waits up to
+    // v µs for it to take the data itself (channel.hpp, "Busy polling").
+    if (v < 0) return fail(EINVAL);
+    h->busy_poll_us = v;
+    s.shared(hd).wake_delay_ns.store(ThreadState::wake_delay(v), std::memory_order_relaxed);
+    return 0;
+  }
   auto live_opt = [&](OptId id) {
     if (h->kind == Handle::Kind::conn && !h->gone)
       s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::set_option, .opt = id,
@@ -1000,6 +1066,8 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
     v = static_cast<int>(h->opt.rcvbuf);
   } else if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
     v = h->opt.keepalive;
+  } else if (level == SOL_SOCKET && name == SO_BUSY_POLL) {
+    v = h->busy_poll_us;
   } else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
     v = !h->opt.nagle;
   } else if (level == SOL_USTACK && name == USTACK_SO_LCORE) {
@@ -1095,7 +1163,9 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
 ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen) {
   ThreadState& s = *s_;
   for (;;) {
+    s.hold = hd;  // settled on the way out, as in recv()
     s.pump();
+    s.hold = -1;
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::udp) {
@@ -1128,9 +1198,9 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
         SharedSlot& sh = s.shared(hd);
         sh.rx_consumed.store(h->rx_consumed, std::memory_order_release);
         sh.rx_dgrams_consumed.store(h->rx_dgrams_consumed, std::memory_order_release);
-        s.touch(hd);
-        s.pump();
       }
+      s.touch(hd);
+      s.pump();
       return static_cast<ssize_t>((flags & MSG_TRUNC) ? dlen : n);
     }
     if (h->so_error) {
@@ -1139,6 +1209,9 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
       s.pump();
       return fail(e);
     }
+    s.touch(hd);
+    s.pump();
+    if (h->dq_count || h->so_error) continue;  // arrived meanwhile
     if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
     s.wait_handle(hd);
   }
