@@ -80,15 +80,25 @@ class Thread {
   ssize_t recvfrom(int h, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen);
   int shutdown(int h, int how);
   int close(int h);
-  // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
-  // SO_TYPE, SO_REUSEADDR/SO_REUSEPORT (UDP: several sockets on one port,
-  // before bind); IPPROTO_TCP: TCP_NODELAY, TCP_QUICKACK; SOL_USTACK:
-  // USTACK_SO_LCORE (get). IPPROTO_IP on UDP handles (set): IP_ADD_MEMBERSHIP,
+  // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF
+  // (as given, not doubled; at least 2048; set before connect/bind),
+  // SO_TYPE (get), SO_REUSEADDR/SO_REUSEPORT (UDP: several sockets on one
+  // port when all set either; any time, as on Linux: a bound socket's flag
+  // counts for later binds; TCP: accepted, no effect); IPPROTO_TCP (TCP
+  // handles): TCP_NODELAY, TCP_QUICKACK (set); SOL_USTACK: USTACK_SO_LCORE
+  // (get). IPPROTO_IP on UDP handles, set: IP_ADD_MEMBERSHIP,
   // IP_DROP_MEMBERSHIP (ip_mreq / ip_mreqn), IP_ADD_SOURCE_MEMBERSHIP,
   // IP_DROP_SOURCE_MEMBERSHIP, IP_BLOCK_SOURCE, IP_UNBLOCK_SOURCE
-  // (ip_mreq_source), IP_MULTICAST_TTL, IP_MULTICAST_LOOP, IP_MULTICAST_IF,
-  // with Linux's errno values; membership needs the lcore that owns IGMP
-  // (queue 0's in ustack::Process: use socket_on(0, ...)), elsewhere ENODEV.
+  // (ip_mreq_source); set and get: IP_MULTICAST_TTL (default 1),
+  // IP_MULTICAST_LOOP (default 0: ustack does not loop a socket's multicast
+  // back unless asked; Linux's default is 1), IP_MULTICAST_IF (in_addr,
+  // default INADDR_ANY). Membership needs the lcore that owns IGMP (queue
+  // 0's in ustack::Process: use socket_on(0, ...)), elsewhere ENODEV.
+  // Lengths and errno as Linux: set: a length short of the option EINVAL, a
+  // null value EFAULT, an unknown option or level ENOPROTOOPT; get: the
+  // value cut to *len (TTL and LOOP as one byte when *len < sizeof(int)), a
+  // negative *len EINVAL, null pointers EFAULT, an unknown option
+  // ENOPROTOOPT, an unknown level EOPNOTSUPP.
   int setsockopt(int h, int level, int name, const void* val, socklen_t len);
   int getsockopt(int h, int level, int name, void* val, socklen_t* len);
   int getpeername(int h, sockaddr* addr, socklen_t* len);

@@ -97,8 +97,12 @@ enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 // udp_mcast: an IPPROTO_IP multicast option, in Command::port; the group in
 // addr, the source or the option's value (ttl, loop, interface address; host
 // order) in value; mbuf & 1 the SO_REUSEADDR flag should this call open the
-// lcore's UdpSocket. Synchronous (a result).
-enum class McastOp : std::uint16_t { join, leave, join_source, leave_source, block_source, unblock_source, ttl, loop, ifaddr };
+// lcore's UdpSocket. Synchronous (a result). `reuse` is not a multicast
+// option but takes the same path: SO_REUSEADDR / SO_REUSEPORT (value 0/1) on
+// a socket the lcore has already opened (a membership call opens it before
+// bind, and Linux accepts the option at any time).
+enum class McastOp : std::uint16_t { join, leave, join_source, leave_source, block_source, unblock_source, ttl, loop, ifaddr,
+                                     reuse };
 
 struct Command {
   std::uint32_t id = 0;       // handle id in the channel

@@ -380,6 +380,12 @@ std::int32_t ShimLcore::membership(UdpSocket& u, McastOp op, Ipv4Addr group, Ipv
     return 0;
   }
   if (op == McastOp::ifaddr) return u.set_multicast_if(src) == UdpStatus::ok ? 0 : EADDRNOTAVAIL;
+  if (op == McastOp::reuse) {
+    // UdpLayer reads both sockets' flags when a later bind looks for a
+    // conflict, so this takes effect bound or not, as Linux's sk_reuse does.
+    u.set_reuse(src.v != 0);
+    return 0;
+  }
   if (!group.is_multicast()) return op == McastOp::leave ? EADDRNOTAVAIL : EINVAL;
   if (!u.has_igmp()) return ENODEV;
   const auto cur = u.source_filter(group);

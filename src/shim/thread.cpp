@@ -86,7 +86,14 @@ struct Handle {
   // datagram credit keeps it from overflowing).
   bool udp_open = false;
   bool udp_connected = false;
-  bool reuse = false;
+  bool reuse = false;  // what the lcore's UdpSocket has: SO_REUSEADDR or SO_REUSEPORT
+  // Options as last set, for getsockopt (Linux's defaults but for loop:
+  // UdpSocket's multicast loopback is off until asked for).
+  bool reuseaddr = false;
+  bool reuseport = false;
+  bool mc_loop = false;
+  std::uint8_t mc_ttl = 1;
+  std::uint32_t mc_if = 0;  // host order
   std::vector<Dgram> dq;
   std::uint32_t dq_head = 0, dq_count = 0;
   std::uint64_t rx_dgrams_consumed = 0;
@@ -916,167 +923,242 @@ int Thread::close(int hd) {
   return 0;
 }
 
+// Argument checks in the order Linux makes them (net/core/sock.c
+// sk_setsockopt, net/ipv4/ip_sockglue.c do_ip_setsockopt, tcp.c
+// do_tcp_setsockopt), so each bad call fails with the same errno: a length
+// too short for the level's int is EINVAL before a null pointer is EFAULT,
+// an unknown option is ENOPROTOOPT, and so is an unknown level.
 int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t len) {
   ThreadState& s = *s_;
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
-  // IP_MULTICAST_TTL / _LOOP may be one byte, as on Linux.
-  const bool byte_opt = level == IPPROTO_IP && (name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP);
-  if (!val || len < (byte_opt ? 1 : sizeof(int))) return fail(EINVAL);
+  if (static_cast<int>(len) < 0) return fail(EINVAL);
+  const bool udp = h->kind == Handle::Kind::udp;
   int v = 0;
-  std::memcpy(&v, val, std::min<std::size_t>(len, sizeof v));
-  if (level == SOL_SOCKET && name == SO_BUSY_POLL) {
-    // The thread polls this handle: the lcore's eventfd wake-up waits up to
-    // v µs for it to take the data itself (channel.hpp, "Busy polling").
-    if (v < 0) return fail(EINVAL);
-    h->busy_poll_us = v;
-    s.shared(hd).wake_delay_ns.store(ThreadState::wake_delay(v), std::memory_order_relaxed);
+  // SOL_SOCKET and IPPROTO_TCP options are an int: checked and read first.
+  auto read_int = [&]() -> int {
+    if (len < sizeof(int)) return EINVAL;
+    if (!val) return EFAULT;
+    std::memcpy(&v, val, sizeof v);
     return 0;
-  }
+  };
   auto live_opt = [&](OptId id) {
     if (h->kind == Handle::Kind::conn && !h->gone)
       s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::set_option, .opt = id,
                                         .value = static_cast<std::uint32_t>(v)}, true);
   };
-  if (level == IPPROTO_TCP && name == TCP_NODELAY) {
-    h->opt.nagle = v == 0;
-    live_opt(OptId::nodelay);
-    return 0;
-  }
-  if (level == IPPROTO_TCP && name == TCP_QUICKACK) {
-    h->opt.delayed_ack = v == 0;
-    live_opt(OptId::delayed_ack);
-    return 0;
-  }
-  if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
-    h->opt.keepalive = v != 0;
-    live_opt(OptId::keepalive);
-    return 0;
-  }
-  if (level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF)) {
-    // Buffers are sized when the connection is made (TCP's rings are
-    // preallocated): like Linux, later changes are accepted, but here they
-    // do not resize an open connection.
-    if (v <= 0) return fail(EINVAL);
-    // TCP's send ring is sized for its default buffer: larger values are capped there.
-    const auto& d = s.link_of(hd).lc->tcp_defaults();
-    if (h->kind == Handle::Kind::fresh || (h->kind == Handle::Kind::udp && !h->udp_open)) {
-      if (name == SO_SNDBUF) h->opt.sndbuf = std::min(static_cast<std::uint32_t>(v), d.sndbuf);
-      else h->opt.rcvbuf = static_cast<std::uint32_t>(v);
+  if (level == IPPROTO_TCP) {
+    if (udp) return fail(ENOPROTOOPT);  // not a TCP socket: IP's handler refuses the level
+    if (const int e = read_int()) return fail(e);
+    if (name == TCP_NODELAY) {
+      h->opt.nagle = v == 0;
+      live_opt(OptId::nodelay);
+      return 0;
     }
-    return 0;
-  }
-  if (level == SOL_SOCKET && (name == SO_REUSEADDR || name == SO_REUSEPORT)) {
-    if (h->kind == Handle::Kind::udp) {
-      if (h->udp_open) return fail(EINVAL);  // UdpSocket takes it before bind
-      h->reuse = v != 0;
+    if (name == TCP_QUICKACK) {
+      h->opt.delayed_ack = v == 0;
+      live_opt(OptId::delayed_ack);
+      return 0;
     }
-    return 0;
+    return fail(ENOPROTOOPT);
   }
-  // Linux refuses group membership on a connection-oriented socket.
-  if (level == IPPROTO_IP && h->kind != Handle::Kind::udp && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP))
-    return fail(EPROTO);
-  if (level == IPPROTO_IP && h->kind == Handle::Kind::udp) {
-    // Multicast: the option is parsed here and applied by the owning lcore
-    // (synchronously, with Linux's errno values). Single interface: the
-    // interface fields are not checked, except IP_MULTICAST_IF's address.
-    std::uint32_t group = 0, arg = 0;
-    McastOp op;
-    const auto u8 = static_cast<const unsigned char*>(val);
-    switch (name) {
-      case IP_ADD_MEMBERSHIP:
-      case IP_DROP_MEMBERSHIP: {
-        if (len < sizeof(ip_mreq)) return fail(EINVAL);  // ip_mreq or ip_mreqn (same prefix)
+  if (level == SOL_SOCKET) {
+    if (const int e = read_int()) return fail(e);
+    if (name == SO_BUSY_POLL) {
+      // The thread polls this handle: the lcore's eventfd wake-up waits up
+      // to v µs for it to take the data itself (channel.hpp, "Busy polling").
+      if (v < 0) return fail(EINVAL);
+      h->busy_poll_us = v;
+      s.shared(hd).wake_delay_ns.store(ThreadState::wake_delay(v), std::memory_order_relaxed);
+      return 0;
+    }
+    if (name == SO_KEEPALIVE) {
+      h->opt.keepalive = v != 0;
+      live_opt(OptId::keepalive);
+      return 0;
+    }
+    if (name == SO_SNDBUF || name == SO_RCVBUF) {
+      // Buffers are sized when the connection is made (TCP's rings are
+      // preallocated): like Linux, later changes are accepted, but here they
+      // do not resize an open connection. Linux accepts any value and clamps
+      // it; so do we, to a small floor (a zero credit would stall).
+      constexpr int kMinBuf = 2048;
+      v = std::max(v, kMinBuf);
+      // TCP's send ring is sized for its default buffer: larger values are capped there.
+      const auto& d = s.link_of(hd).lc->tcp_defaults();
+      if (h->kind == Handle::Kind::fresh || (udp && !h->udp_open)) {
+        if (name == SO_SNDBUF) h->opt.sndbuf = std::min(static_cast<std::uint32_t>(v), d.sndbuf);
+        else h->opt.rcvbuf = static_cast<std::uint32_t>(v);
+      }
+      return 0;
+    }
+    if (name == SO_REUSEADDR || name == SO_REUSEPORT) {
+      bool addr = h->reuseaddr, port = h->reuseport;
+      (name == SO_REUSEADDR ? addr : port) = v != 0;
+      const bool reuse = addr || port;
+      // A UDP socket the lcore has opened (a membership call does, before
+      // bind) is told at once; UdpLayer reads the flag at every bind, so it
+      // also works after bind, for the binds that follow (as on Linux).
+      if (udp && h->udp_open && reuse != h->reuse) {
+        if (const int r = s.udp_mcast(hd, *h, McastOp::reuse, 0, reuse ? 1u : 0u)) return fail(r);
+      }
+      h->reuseaddr = addr;
+      h->reuseport = port;
+      h->reuse = reuse;
+      return 0;
+    }
+    return fail(ENOPROTOOPT);
+  }
+  if (level != IPPROTO_IP) return fail(ENOPROTOOPT);
+  // IP_MULTICAST_TTL / _LOOP are an int or a single byte, read before any other check.
+  const bool byte_opt = name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP;
+  if (byte_opt && len >= 1) {
+    if (!val) return fail(EFAULT);
+    v = len >= sizeof(int) ? (std::memcpy(&v, val, sizeof v), v) : *static_cast<const unsigned char*>(val);
+  }
+  // Multicast: the option is parsed here and applied by the owning lcore
+  // (synchronously, with Linux's errno values). Single interface: the
+  // interface fields are not checked, except IP_MULTICAST_IF's address.
+  std::uint32_t group = 0, arg = 0;
+  McastOp op;
+  switch (name) {
+    case IP_ADD_MEMBERSHIP:
+    case IP_DROP_MEMBERSHIP: {
+      if (!udp) return fail(EPROTO);  // Linux refuses membership on a connection-oriented socket
+      if (len < sizeof(ip_mreq)) return fail(EINVAL);  // ip_mreq or ip_mreqn (same prefix)
+      if (!val) return fail(EFAULT);
+      ip_mreq m;
+      std::memcpy(&m, val, sizeof m);
+      group = ntohl(m.imr_multiaddr.s_addr);
+      op = name == IP_ADD_MEMBERSHIP ? McastOp::join : McastOp::leave;
+      break;
+    }
+    case IP_ADD_SOURCE_MEMBERSHIP:
+    case IP_DROP_SOURCE_MEMBERSHIP:
+    case IP_BLOCK_SOURCE:
+    case IP_UNBLOCK_SOURCE: {
+      if (!udp) return fail(ENOPROTOOPT);
+      if (len != sizeof(ip_mreq_source)) return fail(EINVAL);  // exactly, as Linux
+      if (!val) return fail(EFAULT);
+      ip_mreq_source m;
+      std::memcpy(&m, val, sizeof m);
+      group = ntohl(m.imr_multiaddr.s_addr);
+      arg = ntohl(m.imr_sourceaddr.s_addr);
+      op = name == IP_ADD_SOURCE_MEMBERSHIP    ? McastOp::join_source
+           : name == IP_DROP_SOURCE_MEMBERSHIP ? McastOp::leave_source
+           : name == IP_BLOCK_SOURCE           ? McastOp::block_source
+                                               : McastOp::unblock_source;
+      break;
+    }
+    case IP_MULTICAST_TTL:
+      // -1 is the default TTL (1). Linux refuses it on a stream socket.
+      if (!udp || len < 1) return fail(EINVAL);
+      if (v == -1) v = 1;
+      if (v < 0 || v > 255) return fail(EINVAL);
+      arg = static_cast<std::uint32_t>(v);
+      op = McastOp::ttl;
+      break;
+    case IP_MULTICAST_LOOP:
+      if (len < 1) return fail(EINVAL);
+      if (!udp) {  // accepted on TCP, as Linux does, and meaningless there
+        h->mc_loop = v != 0;
+        return 0;
+      }
+      arg = v != 0 ? 1u : 0u;
+      op = McastOp::loop;
+      break;
+    case IP_MULTICAST_IF: {
+      // ip_mreqn / ip_mreq: the address is imr_address (second field of
+      // ip_mreqn) or imr_interface; a bare in_addr is the address itself.
+      if (!udp || len < sizeof(in_addr)) return fail(EINVAL);
+      if (!val) return fail(EFAULT);
+      in_addr a{};
+      if (len >= sizeof(ip_mreqn)) {
+        ip_mreqn m;
+        std::memcpy(&m, val, sizeof m);
+        a = m.imr_address;
+      } else if (len >= sizeof(ip_mreq)) {
         ip_mreq m;
         std::memcpy(&m, val, sizeof m);
-        group = ntohl(m.imr_multiaddr.s_addr);
-        op = name == IP_ADD_MEMBERSHIP ? McastOp::join : McastOp::leave;
-        break;
+        a = m.imr_interface;
+      } else {
+        std::memcpy(&a, val, sizeof a);
       }
-      case IP_ADD_SOURCE_MEMBERSHIP:
-      case IP_DROP_SOURCE_MEMBERSHIP:
-      case IP_BLOCK_SOURCE:
-      case IP_UNBLOCK_SOURCE: {
-        if (len < sizeof(ip_mreq_source)) return fail(EINVAL);
-        ip_mreq_source m;
-        std::memcpy(&m, val, sizeof m);
-        group = ntohl(m.imr_multiaddr.s_addr);
-        arg = ntohl(m.imr_sourceaddr.s_addr);
-        op = name == IP_ADD_SOURCE_MEMBERSHIP    ? McastOp::join_source
-             : name == IP_DROP_SOURCE_MEMBERSHIP ? McastOp::leave_source
-             : name == IP_BLOCK_SOURCE           ? McastOp::block_source
-                                                 : McastOp::unblock_source;
-        break;
-      }
-      case IP_MULTICAST_TTL:
-      case IP_MULTICAST_LOOP: {
-        // Linux takes an int or a single byte; -1 is the default TTL (1).
-        int x = len >= sizeof(int) ? v : u8[0];
-        if (name == IP_MULTICAST_TTL) {
-          if (x == -1) x = 1;
-          if (x < 0 || x > 255) return fail(EINVAL);
-        }
-        arg = static_cast<std::uint32_t>(x);
-        op = name == IP_MULTICAST_TTL ? McastOp::ttl : McastOp::loop;
-        break;
-      }
-      case IP_MULTICAST_IF: {
-        // ip_mreqn / ip_mreq: the address is imr_address (second field of
-        // ip_mreqn) or imr_interface; a bare in_addr is the address itself.
-        in_addr a{};
-        if (len >= sizeof(ip_mreqn)) {
-          ip_mreqn m;
-          std::memcpy(&m, val, sizeof m);
-          a = m.imr_address;
-        } else if (len >= sizeof(ip_mreq)) {
-          ip_mreq m;
-          std::memcpy(&m, val, sizeof m);
-          a = m.imr_interface;
-        } else {
-          std::memcpy(&a, val, sizeof a);
-        }
-        arg = ntohl(a.s_addr);
-        op = McastOp::ifaddr;
-        break;
-      }
-      default: return fail(ENOPROTOOPT);
+      arg = ntohl(a.s_addr);
+      op = McastOp::ifaddr;
+      break;
     }
-    const int r = s.udp_mcast(hd, *h, op, group, arg);
-    return r == 0 ? 0 : fail(r);
+    default: return fail(ENOPROTOOPT);
   }
-  return fail(ENOPROTOOPT);
+  const int r = s.udp_mcast(hd, *h, op, group, arg);
+  if (r != 0) return fail(r);
+  if (op == McastOp::ttl) h->mc_ttl = static_cast<std::uint8_t>(arg);
+  if (op == McastOp::loop) h->mc_loop = arg != 0;
+  if (op == McastOp::ifaddr) h->mc_if = arg;
+  return 0;
 }
 
+// As Linux: the value is cut to the caller's length (never EINVAL for a short
+// one; IP_MULTICAST_TTL / _LOOP give one byte then), a negative length is
+// EINVAL, a null pointer EFAULT (a null value only if bytes are to be copied);
+// an unknown option ENOPROTOOPT, an unknown level (or TCP's on a UDP socket)
+// EOPNOTSUPP.
 int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
   ThreadState& s = *s_;
   s.pump();
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
-  if (!val || !len || *len < sizeof(int)) return fail(EINVAL);
+  if (!len) return fail(EFAULT);
+  const int want = static_cast<int>(*len);
+  const bool udp = h->kind == Handle::Kind::udp;
   int v = 0;
-  if (level == SOL_SOCKET && name == SO_ERROR) {
-    v = std::exchange(h->so_error, 0);
-    s.touch(hd);
-    s.pump();
-  } else if (level == SOL_SOCKET && name == SO_TYPE) {
-    v = h->kind == Handle::Kind::udp ? SOCK_DGRAM : SOCK_STREAM;
-  } else if (level == SOL_SOCKET && name == SO_SNDBUF) {
-    v = static_cast<int>(h->opt.sndbuf);
-  } else if (level == SOL_SOCKET && name == SO_RCVBUF) {
-    v = static_cast<int>(h->opt.rcvbuf);
-  } else if (level == SOL_SOCKET && name == SO_KEEPALIVE) {
-    v = h->opt.keepalive;
-  } else if (level == SOL_SOCKET && name == SO_BUSY_POLL) {
-    v = h->busy_poll_us;
-  } else if (level == IPPROTO_TCP && name == TCP_NODELAY) {
+  bool byte_ok = false;  // may be returned as one byte
+  if (level == SOL_SOCKET) {
+    if (want < 0) return fail(EINVAL);
+    switch (name) {
+      case SO_ERROR:
+        v = std::exchange(h->so_error, 0);
+        s.touch(hd);
+        s.pump();
+        break;
+      case SO_TYPE: v = udp ? SOCK_DGRAM : SOCK_STREAM; break;
+      case SO_SNDBUF: v = static_cast<int>(h->opt.sndbuf); break;
+      case SO_RCVBUF: v = static_cast<int>(h->opt.rcvbuf); break;
+      case SO_KEEPALIVE: v = h->opt.keepalive; break;
+      case SO_BUSY_POLL: v = h->busy_poll_us; break;
+      case SO_REUSEADDR: v = h->reuseaddr; break;
+      case SO_REUSEPORT: v = h->reuseport; break;
+      default: return fail(ENOPROTOOPT);
+    }
+  } else if (level == IPPROTO_TCP && !udp) {
+    if (want < 0) return fail(EINVAL);
+    if (name != TCP_NODELAY) return fail(ENOPROTOOPT);
     v = !h->opt.nagle;
-  } else if (level == SOL_USTACK && name == USTACK_SO_LCORE) {
+  } else if (level == IPPROTO_IP) {
+    if (want < 0) return fail(EINVAL);
+    switch (name) {
+      case IP_MULTICAST_TTL: v = h->mc_ttl; byte_ok = true; break;
+      case IP_MULTICAST_LOOP: v = h->mc_loop; byte_ok = true; break;
+      case IP_MULTICAST_IF: v = static_cast<int>(htonl(h->mc_if)); break;  // an in_addr
+      default: return fail(ENOPROTOOPT);
+    }
+  } else if (level == SOL_USTACK) {
+    if (want < 0) return fail(EINVAL);
+    if (name != USTACK_SO_LCORE) return fail(ENOPROTOOPT);
     v = static_cast<int>(static_cast<std::uint32_t>(hd) / s.per);
   } else {
-    return fail(ENOPROTOOPT);
+    return fail(EOPNOTSUPP);
   }
-  std::memcpy(val, &v, sizeof v);
-  *len = sizeof v;
+  if (byte_ok && want > 0 && want < static_cast<int>(sizeof v) && v >= 0 && v <= 255) {
+    if (!val) return fail(EFAULT);
+    *static_cast<unsigned char*>(val) = static_cast<unsigned char>(v);
+    *len = 1;
+    return 0;
+  }
+  const auto n = std::min<std::size_t>(static_cast<std::size_t>(want), sizeof v);
+  if (n > 0 && !val) return fail(EFAULT);
+  if (n > 0) std::memcpy(val, &v, n);
+  *len = static_cast<socklen_t>(n);
   return 0;
 }
 

@@ -154,7 +154,9 @@ class UdpSocket {
   UdpStatus connect(Ipv4Addr addr, std::uint16_t port);
   void disconnect() { remote_.reset(); }
   // Lets several sockets bind the same address and port (all of them must
-  // set it), for multicast receivers. Set before bind().
+  // set it), for multicast receivers. Read whenever a bind looks for a
+  // conflict, so it may change at any time: on a bound socket it decides
+  // whether later binds may share its port (Linux's SO_REUSEADDR likewise).
   void set_reuse(bool on) { reuse_ = on; }
   // This socket's receive bounds (clamped to UdpConfig's, which are the default).
   void set_rx_limits(std::uint16_t datagrams, std::uint32_t bytes);

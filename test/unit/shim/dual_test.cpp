@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -77,6 +78,17 @@ struct KernelApi {
   int udp_socket(bool) { return ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
   int bind_plain(int h, const sockaddr_in& a) { return ::bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
   int ipopt(int h, int name, const void* v, socklen_t l) { return ::setsockopt(h, IPPROTO_IP, name, v, l); }
+  int setopt(int h, int level, int name, const void* v, socklen_t l) { return ::setsockopt(h, level, name, v, l); }
+  int getopt(int h, int level, int name, void* v, socklen_t* l) { return ::getsockopt(h, level, name, v, l); }
+  // Each side's documented default for IP_MULTICAST_LOOP: on.
+  static constexpr int kLoopDefault = 1;
+  // A multicast sender on loopback: out through lo, looped back to our receivers.
+  int mcast_sender(int h) {
+    const int one = 1;
+    const in_addr lo{htonl(INADDR_LOOPBACK)};
+    return ::setsockopt(h, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof lo) |
+           ::setsockopt(h, IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one);
+  }
   // The interface multicast calls name: loopback (it needs no route).
   in_addr local_if() { return in_addr{htonl(INADDR_LOOPBACK)}; }
   long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
@@ -139,6 +151,12 @@ struct UstackApi {
   int udp_socket(bool server_side) { return t.socket_on(server_side ? 1 : 0, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
   int bind_plain(int h, const sockaddr_in& a) { return t.bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
   int ipopt(int h, int name, const void* v, socklen_t l) { return t.setsockopt(h, IPPROTO_IP, name, v, l); }
+  int setopt(int h, int level, int name, const void* v, socklen_t l) { return t.setsockopt(h, level, name, v, l); }
+  int getopt(int h, int level, int name, void* v, socklen_t* l) { return t.getsockopt(h, level, name, v, l); }
+  // ustack's documented default (shim.hpp): off.
+  static constexpr int kLoopDefault = 0;
+  // The sender is on the other stack (udp_socket(false)): nothing to set.
+  int mcast_sender(int) { return 0; }
   in_addr local_if() { return test::ShimWorld::addr(2, 0).sin_addr; }
   long sendto(int h, const void* b, std::size_t n, const sockaddr_in& to) {
     return t.sendto(h, b, n, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
@@ -489,6 +507,259 @@ Trace body_membership(Api& api) {
   return tr;
 }
 
+// getsockopt of the options setsockopt takes: defaults, what was set, and
+// Linux's length rules (cut to the caller's length; TTL and LOOP as one byte
+// when asked for less than an int). Loop's default is each side's own
+// (documented in shim.hpp: ustack's is off, Linux's on).
+template <class Api>
+std::string get_int(Api& api, int h, int level, int name, socklen_t len = sizeof(int)) {
+  unsigned char b[8];
+  std::memset(b, 0xaa, sizeof b);
+  socklen_t l = len;
+  errno = 0;
+  const int r = api.getopt(h, level, name, b, &l);
+  if (r != 0) return res(r);
+  std::string out = "len=" + std::to_string(l) + " [";
+  for (std::size_t i = 0; i < 8; ++i) {
+    char x[4];
+    std::snprintf(x, sizeof x, "%02x", b[i]);
+    out += (i ? " " : "") + std::string(x);
+  }
+  return out + "]";
+}
+
+template <class Api>
+Trace body_getsockopt(Api& api) {
+  Trace tr;
+  const int s = api.udp_socket(true);
+  auto get = [&](const char* what, int level, int name, socklen_t len = sizeof(int)) {
+    tr.push_back(std::string(what) + " " + get_int(api, s, level, name, len));
+  };
+  auto set = [&](const char* what, int level, int name, auto v, socklen_t len = sizeof(decltype(v))) {
+    errno = 0;
+    tr.push_back(std::string(what) + " " + res(api.setopt(s, level, name, &v, len)));
+  };
+  get("ttl", IPPROTO_IP, IP_MULTICAST_TTL);
+  get("ttl-byte", IPPROTO_IP, IP_MULTICAST_TTL, 1);
+  get("ttl-2", IPPROTO_IP, IP_MULTICAST_TTL, 2);
+  get("ttl-0", IPPROTO_IP, IP_MULTICAST_TTL, 0);
+  get("ttl-8", IPPROTO_IP, IP_MULTICAST_TTL, 8);
+  {
+    int v = -1;
+    socklen_t l = sizeof v;
+    const int r = api.getopt(s, IPPROTO_IP, IP_MULTICAST_LOOP, &v, &l);
+    tr.push_back("loop-default " + res(r) + (v == Api::kLoopDefault ? " documented" : " undocumented"));
+  }
+  get("if", IPPROTO_IP, IP_MULTICAST_IF);
+  get("if-2", IPPROTO_IP, IP_MULTICAST_IF, 2);
+  get("if-8", IPPROTO_IP, IP_MULTICAST_IF, 8);
+  get("reuseaddr", SOL_SOCKET, SO_REUSEADDR);
+  get("reuseaddr-2", SOL_SOCKET, SO_REUSEADDR, 2);
+  get("reuseaddr-0", SOL_SOCKET, SO_REUSEADDR, 0);
+  get("reuseport", SOL_SOCKET, SO_REUSEPORT);
+  set("set-reuseaddr", SOL_SOCKET, SO_REUSEADDR, 1);
+  get("reuseaddr", SOL_SOCKET, SO_REUSEADDR);
+  get("reuseport", SOL_SOCKET, SO_REUSEPORT);
+  set("set-ttl", IPPROTO_IP, IP_MULTICAST_TTL, 8);
+  get("ttl", IPPROTO_IP, IP_MULTICAST_TTL);
+  set("set-ttl-byte", IPPROTO_IP, IP_MULTICAST_TTL, static_cast<unsigned char>(200), 1);
+  get("ttl-byte", IPPROTO_IP, IP_MULTICAST_TTL, 1);
+  set("set-ttl-default", IPPROTO_IP, IP_MULTICAST_TTL, -1);
+  get("ttl", IPPROTO_IP, IP_MULTICAST_TTL);
+  set("set-loop", IPPROTO_IP, IP_MULTICAST_LOOP, 1);
+  get("loop", IPPROTO_IP, IP_MULTICAST_LOOP);
+  get("loop-byte", IPPROTO_IP, IP_MULTICAST_LOOP, 1);
+  set("set-loop-0", IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+  get("loop", IPPROTO_IP, IP_MULTICAST_LOOP);
+  set("set-loop-300", IPPROTO_IP, IP_MULTICAST_LOOP, 300);
+  get("loop", IPPROTO_IP, IP_MULTICAST_LOOP);
+  {
+    set("set-if", IPPROTO_IP, IP_MULTICAST_IF, api.local_if());
+    in_addr a{};
+    socklen_t l = sizeof a;
+    const int r = api.getopt(s, IPPROTO_IP, IP_MULTICAST_IF, &a, &l);
+    tr.push_back("if " + res(r) + " len=" + std::to_string(l) +
+                 (a.s_addr == api.local_if().s_addr ? " the-address-set" : " another"));
+  }
+  set("set-if-other", IPPROTO_IP, IP_MULTICAST_IF, in_addr{htonl(0x0a090909)});  // refused: unchanged
+  {
+    in_addr a{};
+    socklen_t l = sizeof a;
+    api.getopt(s, IPPROTO_IP, IP_MULTICAST_IF, &a, &l);
+    tr.push_back(std::string("if-after-refusal ") + (a.s_addr == api.local_if().s_addr ? "the-address-set" : "another"));
+  }
+  set("set-if-any", IPPROTO_IP, IP_MULTICAST_IF, in_addr{0});
+  get("if", IPPROTO_IP, IP_MULTICAST_IF);
+  // The socket is open on the lcore now (the multicast options opened it).
+  set("clear-reuseaddr", SOL_SOCKET, SO_REUSEADDR, 0);
+  get("reuseaddr", SOL_SOCKET, SO_REUSEADDR);
+  set("set-reuseport", SOL_SOCKET, SO_REUSEPORT, 1);
+  get("reuseaddr", SOL_SOCKET, SO_REUSEADDR);
+  get("reuseport", SOL_SOCKET, SO_REUSEPORT);
+  // Buffer sizes differ (Linux doubles them); only their presence is compared.
+  for (int name : {SO_RCVBUF, SO_SNDBUF}) {
+    int v = 0;
+    socklen_t l = sizeof v;
+    const int r = api.getopt(s, SOL_SOCKET, name, &v, &l);
+    tr.push_back("buf " + res(r) + (v > 0 ? " some" : " none"));
+  }
+  // On a TCP socket Linux reports the multicast options' defaults too.
+  const int ts = api.socket(true);
+  tr.push_back("tcp-ttl " + get_int(api, ts, IPPROTO_IP, IP_MULTICAST_TTL));
+  tr.push_back("tcp-if " + get_int(api, ts, IPPROTO_IP, IP_MULTICAST_IF));
+  tr.push_back("tcp-reuseaddr " + get_int(api, ts, SOL_SOCKET, SO_REUSEADDR));
+  tr.push_back("close " + res(api.close(ts)));
+  tr.push_back("close " + res(api.close(s)));
+  return tr;
+}
+
+// SO_REUSEADDR at any time, as Linux takes it: after a membership call
+// (which opens ustack's socket on the lcore), and after bind; then two
+// sockets share the group's port and both receive a datagram sent to it.
+template <class Api>
+Trace body_reuse_after_join(Api& api) {
+  Trace tr;
+  const in_addr g{htonl(0xef010204)};  // 239.1.2.4
+  const std::uint16_t port = Api::next_udp_port();
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(port);
+  const int one = 1;
+  const ip_mreq m{g, api.local_if()};
+  auto step = [&](const char* what, int r) { tr.push_back(std::string(what) + " " + res(r)); };
+  const int s1 = api.udp_socket(true);
+  errno = 0;
+  step("join-1", api.ipopt(s1, IP_ADD_MEMBERSHIP, &m, sizeof m));
+  step("reuse-1", api.setopt(s1, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+  step("bind-1", api.bind_plain(s1, any));
+  const int s2 = api.udp_socket(true);
+  step("reuse-2", api.setopt(s2, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+  step("bind-2", api.bind_plain(s2, any));
+  step("join-2", api.ipopt(s2, IP_ADD_MEMBERSHIP, &m, sizeof m));
+  // Without the option the port stays taken.
+  const int s3 = api.udp_socket(true);
+  errno = 0;
+  step("bind-3", api.bind_plain(s3, any));
+  // Sent to the group: each member gets its copy.
+  const int c = api.udp_socket(false);
+  step("sender", api.mcast_sender(c));
+  sockaddr_in to = any;
+  to.sin_addr = g;
+  step("sendto", static_cast<int>(api.sendto(c, "grp", 3, to)));
+  for (int h : {s1, s2}) {
+    tr.push_back("member " + bits(api.wait(h, EPOLLIN)));
+    char buf[16] = {};
+    sockaddr_in from{};
+    const long n = api.recvfrom(h, buf, sizeof buf, from);
+    tr.push_back("recv " + res(n) + " " + std::string(buf, 3));
+  }
+  // After bind: the flag still counts for the binds that follow.
+  const std::uint16_t port2 = Api::next_udp_port();
+  sockaddr_in any2 = any;
+  any2.sin_port = htons(port2);
+  const int s4 = api.udp_socket(true);
+  step("bind-4", api.bind_plain(s4, any2));
+  step("reuse-4-after-bind", api.setopt(s4, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+  const int s5 = api.udp_socket(true);
+  step("reuse-5", api.setopt(s5, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
+  step("bind-5", api.bind_plain(s5, any2));
+  for (int h : {c, s5, s4, s3, s2, s1}) step("close", api.close(h));
+  return tr;
+}
+
+// Bad arguments to setsockopt / getsockopt: every errno as Linux's.
+template <class Api>
+Trace body_option_errors(Api& api) {
+  Trace tr;
+  const int u = api.udp_socket(true);
+  const int t = api.socket(true);
+  const int one = 1;
+  const ip_mreq_source ms{in_addr{htonl(0xef010205)}, api.local_if(), in_addr{htonl(0x0a000001)}};
+  unsigned char big[32] = {};
+  std::memcpy(big, &ms, sizeof ms);
+  for (int h : {u, t}) {
+    const std::string k = h == u ? "udp " : "tcp ";
+    auto set = [&](const char* what, int level, int name, const void* v, socklen_t len) {
+      errno = 0;
+      tr.push_back(k + "set " + what + " " + res(api.setopt(h, level, name, v, len)));
+    };
+    set("sol-short", SOL_SOCKET, SO_REUSEADDR, &one, 2);
+    set("sol-null", SOL_SOCKET, SO_REUSEADDR, nullptr, sizeof one);
+    set("sol-null-0", SOL_SOCKET, SO_REUSEADDR, nullptr, 0);
+    set("sol-neg-len", SOL_SOCKET, SO_REUSEADDR, &one, static_cast<socklen_t>(-1));
+    set("sol-unknown", SOL_SOCKET, 9999, &one, sizeof one);
+    set("sol-unknown-short", SOL_SOCKET, 9999, &one, 2);
+    set("sol-type", SOL_SOCKET, SO_TYPE, &one, sizeof one);
+    set("sol-error", SOL_SOCKET, SO_ERROR, &one, sizeof one);
+    const int zero = 0, neg = -5;
+    set("rcvbuf-0", SOL_SOCKET, SO_RCVBUF, &zero, sizeof zero);
+    set("rcvbuf-neg", SOL_SOCKET, SO_RCVBUF, &neg, sizeof neg);
+    set("rcvbuf-short", SOL_SOCKET, SO_RCVBUF, &one, 2);
+    set("keepalive-null", SOL_SOCKET, SO_KEEPALIVE, nullptr, sizeof one);
+    set("tcp-nodelay", IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set("tcp-short", IPPROTO_TCP, TCP_NODELAY, &one, 2);
+    set("tcp-null", IPPROTO_TCP, TCP_NODELAY, nullptr, sizeof one);
+    set("tcp-unknown", IPPROTO_TCP, 9999, &one, sizeof one);
+    set("tcp-unknown-short", IPPROTO_TCP, 9999, &one, 2);
+    set("bad-level", 12345, 1, &one, sizeof one);
+    set("bad-level-null", 12345, 1, nullptr, 0);
+    set("ip-unknown", IPPROTO_IP, 9999, &one, sizeof one);
+    set("ip-unknown-0", IPPROTO_IP, 9999, &one, 0);
+    set("ttl-0", IPPROTO_IP, IP_MULTICAST_TTL, &one, 0);
+    set("ttl-null", IPPROTO_IP, IP_MULTICAST_TTL, nullptr, sizeof one);
+    set("ttl-null-1", IPPROTO_IP, IP_MULTICAST_TTL, nullptr, 1);
+    const int m2 = -2, big_ttl = 300;
+    set("ttl-neg", IPPROTO_IP, IP_MULTICAST_TTL, &m2, sizeof m2);
+    set("ttl-300", IPPROTO_IP, IP_MULTICAST_TTL, &big_ttl, sizeof big_ttl);
+    set("ttl-300-short", IPPROTO_IP, IP_MULTICAST_TTL, &big_ttl, 2);  // one byte read: 44
+    set("loop-0", IPPROTO_IP, IP_MULTICAST_LOOP, &one, 0);
+    set("loop-null", IPPROTO_IP, IP_MULTICAST_LOOP, nullptr, 2);
+    set("loop", IPPROTO_IP, IP_MULTICAST_LOOP, &one, sizeof one);
+    const in_addr lif = api.local_if();
+    set("if-short", IPPROTO_IP, IP_MULTICAST_IF, &lif, 2);
+    set("if-null", IPPROTO_IP, IP_MULTICAST_IF, nullptr, sizeof lif);
+    set("join-null", IPPROTO_IP, IP_ADD_MEMBERSHIP, nullptr, sizeof(ip_mreq));
+    set("join-0", IPPROTO_IP, IP_ADD_MEMBERSHIP, &ms, 0);
+    if (h == u) {  // Linux takes source options on TCP sockets (ustack: ENOPROTOOPT)
+      set("src-long", IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, big, 16);
+      set("src-null", IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, nullptr, sizeof ms);
+      set("src-null-short", IPPROTO_IP, IP_ADD_SOURCE_MEMBERSHIP, nullptr, 8);
+    }
+    auto get = [&](const char* what, int level, int name, void* v, socklen_t* len) {
+      errno = 0;
+      const int r = api.getopt(h, level, name, v, len);
+      tr.push_back(k + "get " + what + " " + res(r) + (len ? " len=" + std::to_string(static_cast<int>(*len)) : ""));
+    };
+    int v = 0;
+    socklen_t l = sizeof v;
+    get("optlen-null", SOL_SOCKET, SO_TYPE, &v, nullptr);
+    get("val-null", SOL_SOCKET, SO_TYPE, nullptr, &l);
+    l = 0;
+    get("val-null-0", SOL_SOCKET, SO_TYPE, nullptr, &l);
+    l = static_cast<socklen_t>(-1);
+    get("neg-len", SOL_SOCKET, SO_TYPE, &v, &l);
+    l = sizeof v;
+    get("sol-unknown", SOL_SOCKET, 9999, &v, &l);
+    l = sizeof v;
+    get("ip-unknown", IPPROTO_IP, 9999, &v, &l);
+    l = sizeof v;
+    get("bad-level", 12345, 1, &v, &l);
+    l = sizeof v;
+    get("tcp-nodelay", IPPROTO_TCP, TCP_NODELAY, &v, &l);
+    l = sizeof v;
+    get("tcp-unknown", IPPROTO_TCP, 9999, &v, &l);
+    l = 2;
+    get("error-short", SOL_SOCKET, SO_ERROR, &v, &l);
+    l = sizeof v;
+    get("ttl-val-null", IPPROTO_IP, IP_MULTICAST_TTL, nullptr, &l);
+    l = 1;
+    get("ttl-val-null-1", IPPROTO_IP, IP_MULTICAST_TTL, nullptr, &l);
+  }
+  tr.push_back("close " + res(api.close(t)));
+  tr.push_back("close " + res(api.close(u)));
+  return tr;
+}
+
 template <class Body>
 void compare(Body body) {
   KernelApi kapi;
@@ -537,4 +808,18 @@ TEST_CASE("Same as Linux: UDP sendto/recvfrom, truncation, connect, EADDRINUSE, 
 
 TEST_CASE("Same as Linux: UDP multicast membership, source filters and their errno values", "[shim][dual][udp][mcast]") {
   compare([](auto& api) { return body_membership(api); });
+}
+
+TEST_CASE("Same as Linux: getsockopt of the multicast options, SO_REUSEADDR and the buffers", "[shim][dual][udp][sockopt]") {
+  compare([](auto& api) { return body_getsockopt(api); });
+}
+
+TEST_CASE("Same as Linux: SO_REUSEADDR after a membership call and after bind; two members share the port",
+          "[shim][dual][udp][mcast][sockopt]") {
+  compare([](auto& api) { return body_reuse_after_join(api); });
+}
+
+TEST_CASE("Same as Linux: setsockopt and getsockopt errno for bad lengths, null pointers, unknown options and levels",
+          "[shim][dual][sockopt]") {
+  compare([](auto& api) { return body_option_errors(api); });
 }
