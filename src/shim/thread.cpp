@@ -711,10 +711,7 @@ int Thread::listen(int hd, int backlog) {
   if (r) {
     for (std::uint32_t l = 0; l < members.size(); ++l)
       if (members[l] != kNone) s.close_handle(s.encode(l, members[l]));
-    if (ep >= 0) {
-      ::epoll_ctl(ep, EPOLL_CTL_DEL, h->efd, nullptr);
-      ::close(ep);
-    }
+    if (ep >= 0) ::close(ep);
     return fail(r);
   }
   h->kind = Handle::Kind::listener;
