@@ -59,11 +59,20 @@ class Thread {
   // lcore runs no UDP).
   // The socket lives on the lcores in turn (round robin).
   int socket(int domain, int type, int protocol);
-  // The socket lives on lcore `lcore` (an index into the stack's lcores).
+  // The socket lives on lcore `lcore` (an index into the stack's lcores):
+  // its connect, or its UDP socket. A TCP listener spans every lcore
+  // whichever lcore its handle is on (see listen).
   int socket_on(unsigned lcore, int domain, int type, int protocol);
   int bind(int h, const sockaddr* addr, socklen_t len);
+  // Listens on every lcore of the hub (each lcore's TCP owns only the
+  // connections RSS steers to it, so any lcore may see a SYN): one listener
+  // per lcore, `backlog` each, behind this one handle. Fails as a whole
+  // (EADDRINUSE if the port is taken on any lcore; EINVAL for port 0),
+  // leaving the socket as it was. close() closes every lcore's listener and
+  // resets the connections not yet accepted.
   int listen(int h, int backlog);
-  // accept4: flags may hold SOCK_NONBLOCK.
+  // accept4: flags may hold SOCK_NONBLOCK. Takes from the lcores in turn;
+  // the connection lives on the lcore that accepted it (USTACK_SO_LCORE).
   int accept(int h, sockaddr* addr, socklen_t* len, int flags = 0);
   int connect(int h, const sockaddr* addr, socklen_t len);
   // flags: MSG_DONTWAIT, MSG_NOSIGNAL (always implied).
@@ -106,7 +115,9 @@ class Thread {
   int set_nonblocking(int h, bool on);
 
   // The handle's eventfd (owned by the handle: closed by close()), -1 and
-  // EBADF for a bad handle.
+  // EBADF for a bad handle. A listener on a hub with several lcores gives an
+  // epoll fd over its lcores' eventfds instead: pollable like an eventfd,
+  // readable exactly while some lcore has a connection to accept.
   int eventfd(int h);
   // The handle's readiness as EPOLLIN / EPOLLOUT / EPOLLERR / EPOLLHUP /
   // EPOLLRDHUP bits, as Linux's poll would report them. Reporting EPOLLOUT

@@ -97,6 +97,15 @@ struct Handle {
   std::vector<Dgram> dq;
   std::uint32_t dq_head = 0, dq_count = 0;
   std::uint64_t rx_dgrams_consumed = 0;
+  // A listener on a hub with several lcores (Thread::listen): the user's
+  // handle is the primary; each other lcore has a hidden member listener in
+  // that lcore's channel, with its own eventfd. `members[l]` is the id of
+  // lcore l's member (kNone for the primary's own lcore); `ep` the epoll fd
+  // over every eventfd (the primary's too), which is what the user polls.
+  std::vector<std::uint32_t> members;
+  int ep = -1;
+  std::uint32_t next_accept = 0;  // the lcore accept() looks at first (round robin)
+  int primary = -1;               // a member: its primary's handle (not usable by the user)
 };
 
 struct Link {
@@ -124,7 +133,8 @@ struct ThreadState {
     const auto u = static_cast<std::uint32_t>(hd);
     if (u / per >= links.size()) return nullptr;
     Handle& h = links[u / per].h[u % per];
-    if (h.kind == Handle::Kind::free || h.kind == Handle::Kind::closing || h.accepted_pending) return nullptr;
+    if (h.kind == Handle::Kind::free || h.kind == Handle::Kind::closing || h.accepted_pending || h.primary >= 0)
+      return nullptr;
     return &h;
   }
   Link& link_of(int hd) { return links[static_cast<std::uint32_t>(hd) / per]; }
@@ -208,7 +218,9 @@ struct ThreadState {
         a.connected = true;
         a.peer_addr = c.addr;
         a.peer_port = c.port;
-        if (h.kind != Handle::Kind::listener) {  // the listener was closed meanwhile
+        // A fresh handle here is a listener whose listen() result has just
+        // been drained (the lcore accepts only on a listener): keep it.
+        if (h.kind != Handle::Kind::listener && h.kind != Handle::Kind::fresh) {  // closed meanwhile
           a.kind = Handle::Kind::free;
           push_ctl(k, Command{.id = id, .op = CmdOp::abort}, false);
           break;
@@ -482,7 +494,7 @@ struct ThreadState {
   void wait_handle(int hd) {
     Handle* h = get(hd);
     if (!h || h->efd < 0) return;
-    pollfd p{h->efd, POLLIN, 0};
+    pollfd p{h->ep >= 0 ? h->ep : h->efd, POLLIN, 0};
     ::poll(&p, 1, 100);
     if (p.revents) cpu_relax();  // readable for another reason than the one waited for
     pump();
@@ -509,6 +521,11 @@ struct ThreadState {
     Link& k = link_of(hd);
     const std::uint32_t id = id_of(hd);
     Handle& h = k.h[id];
+    // A listener spanning lcores: its members go first (closing an eventfd
+    // takes it out of the epoll set), each as a listener of its own.
+    for (std::uint32_t l = 0; l < h.members.size(); ++l)
+      if (h.members[l] != kNone) close_handle(encode(l, h.members[l]));
+    if (h.ep >= 0) ::close(h.ep);
     if (h.efd >= 0) {
       disarm(hd, h);
       ::close(h.efd);
@@ -535,6 +552,50 @@ struct ThreadState {
     }
     if (id < k.ch->handles) h.kind = Handle::Kind::closing;  // until Released
     push_ctl(k, Command{.id = id, .op = unread ? CmdOp::abort : CmdOp::close}, false);
+  }
+
+  // Opens primary `hd`'s member listener on lcore `l` (listen(), control
+  // path): an id from our half of that lcore's channel, an eventfd in the
+  // primary's epoll set `ep`, and a synchronous listen there. 0 and the id in
+  // `out`, or an errno with nothing left behind.
+  int open_member(int hd, const Handle& p, std::uint32_t l, int ep, const Command& listen, std::uint32_t& out) {
+    Link& k = links[l];
+    if (k.free.empty()) return ENOBUFS;
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return errno;
+    const std::uint32_t id = k.free.back();
+    k.free.pop_back();
+    Handle& m = k.h[id];
+    m = Handle{};
+    m.kind = Handle::Kind::fresh;
+    m.nonblock = true;
+    m.opt = p.opt;
+    m.efd = efd;
+    m.primary = hd;
+    SharedSlot& sh = k.ch->slots[id];
+    sh.efd.store(efd, std::memory_order_relaxed);
+    sh.rx_consumed.store(0, std::memory_order_relaxed);
+    sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
+    sh.out_req.store(0, std::memory_order_relaxed);
+    sh.opt = p.opt;
+    sh.rx_limit = p.opt.rcvbuf;
+    const int md = encode(l, id);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<std::uint32_t>(md);
+    int r = ::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0 ? 0 : errno;
+    if (r == 0) {
+      Command c = listen;
+      c.id = id;
+      r = call_sync(md, m, c);
+    }
+    if (r) {
+      close_handle(md);  // still fresh: nothing on the lcore, the id comes straight back
+      return r;
+    }
+    m.kind = Handle::Kind::listener;
+    out = id;
+    return 0;
   }
 };
 
@@ -575,7 +636,7 @@ Thread::~Thread() {
       Handle& h = s.links[l].h[id];
       if (h.kind == Handle::Kind::fresh || h.kind == Handle::Kind::conn || h.kind == Handle::Kind::listener ||
           h.kind == Handle::Kind::udp)
-        if (!h.accepted_pending) s.close_handle(s.encode(l, id));
+        if (!h.accepted_pending && h.primary < 0) s.close_handle(s.encode(l, id));  // members: with their primary
     }
   // Queued closes go out as the lcores drain the rings. If the lcores have
   // stopped (no progress for a second), give up: the process is ending.
@@ -658,30 +719,65 @@ int Thread::bind(int hd, const sockaddr* addr, socklen_t len) {
   return 0;
 }
 
+// On a hub with several lcores the listener spans them all (each lcore's
+// TCP owns only the connections RSS steers to it): members are opened on the
+// other lcores first and the primary's own lcore last, so a failure anywhere
+// (EADDRINUSE on one lcore) closes the members already made and leaves the
+// socket as it was.
 int Thread::listen(int hd, int backlog) {
   ThreadState& s = *s_;
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
   if (h->kind == Handle::Kind::listener) return 0;
   if (h->kind != Handle::Kind::fresh || h->bind_port == 0) return fail(EINVAL);
-  SharedSlot& sh = s.shared(hd);
-  sh.opt = h->opt;
-  sh.rx_limit = h->opt.rcvbuf;
-  const int r = s.call_sync(hd, *h, Command{.id = s.id_of(hd),
-                                            .op = CmdOp::listen,
-                                            .port = h->bind_port,
-                                            .addr = h->bind_addr,
-                                            .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)});
-  if (r) return fail(r);
+  const Command cmd{.id = s.id_of(hd),
+                    .op = CmdOp::listen,
+                    .port = h->bind_port,
+                    .addr = h->bind_addr,
+                    .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)};
+  const auto own = static_cast<std::uint32_t>(hd) / s.per;
+  const auto n = static_cast<std::uint32_t>(s.links.size());
+  std::vector<std::uint32_t> members;  // control path: listen() may allocate
+  int ep = -1;
+  int r = 0;
+  if (n > 1) {
+    ep = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -1;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<std::uint32_t>(hd);
+    if (::epoll_ctl(ep, EPOLL_CTL_ADD, h->efd, &ev) != 0) r = errno;
+    members.assign(n, kNone);
+    for (std::uint32_t l = 0; l < n && r == 0; ++l)
+      if (l != own) r = s.open_member(hd, *h, l, ep, cmd, members[l]);
+  }
+  if (r == 0) {
+    SharedSlot& sh = s.shared(hd);
+    sh.opt = h->opt;
+    sh.rx_limit = h->opt.rcvbuf;
+    r = s.call_sync(hd, *h, cmd);
+  }
+  if (r) {
+    for (std::uint32_t l = 0; l < members.size(); ++l)
+      if (members[l] != kNone) s.close_handle(s.encode(l, members[l]));
+    if (ep >= 0) ::close(ep);
+    return fail(r);
+  }
   h->kind = Handle::Kind::listener;
+  h->ep = ep;
+  h->members = std::move(members);
   // Settle it now that it is a listener (the result's settle saw a fresh
   // socket): arms the wake-up, so a thread that goes straight to
-  // epoll_wait is woken by the first connection.
+  // epoll_wait is woken by the first connection. The members too.
   s.touch(hd);
+  for (std::uint32_t l = 0; l < h->members.size(); ++l)
+    if (h->members[l] != kNone) s.touch(s.encode(l, h->members[l]));
   s.pump();
   return 0;
 }
 
+// A listener spanning lcores takes from its lcores in turn, starting after
+// the one it last took from, so no lcore's queue waits behind another's.
 int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
   ThreadState& s = *s_;
   for (;;) {
@@ -689,23 +785,38 @@ int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::listener) return fail(EINVAL);
-    if (h->acc_head == kNone) {
+    int from = h->acc_head != kNone ? hd : -1;
+    if (!h->members.empty()) {
+      const auto n = static_cast<std::uint32_t>(h->members.size());
+      const auto own = static_cast<std::uint32_t>(hd) / s.per;
+      from = -1;
+      for (std::uint32_t i = 0; i < n && from < 0; ++i) {
+        const std::uint32_t l = (h->next_accept + i) % n;
+        const int ld = l == own ? hd : s.encode(l, h->members[l]);
+        if (s.links[l].h[s.id_of(ld)].acc_head != kNone) {
+          from = ld;
+          h->next_accept = (l + 1) % n;
+        }
+      }
+    }
+    if (from < 0) {
       if (h->nonblock) return fail(EAGAIN);
       s.wait_handle(hd);
       continue;
     }
-    Link& k = s.link_of(hd);
+    Link& k = s.link_of(from);
+    Handle& lh = k.h[s.id_of(from)];
     const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (efd < 0) return -1;  // EMFILE: stays queued, as Linux leaves it
-    const std::uint32_t id = h->acc_head;
+    const std::uint32_t id = lh.acc_head;
     Handle& a = k.h[id];
-    h->acc_head = a.acc_next;
-    if (h->acc_head == kNone) h->acc_tail = kNone;
+    lh.acc_head = a.acc_next;
+    if (lh.acc_head == kNone) lh.acc_tail = kNone;
     a.acc_next = kNone;
     a.accepted_pending = false;
     a.efd = efd;
     a.nonblock = (flags & SOCK_NONBLOCK) != 0;
-    const int ad = s.encode(static_cast<std::uint32_t>(hd) / s.per, id);
+    const int ad = s.encode(static_cast<std::uint32_t>(from) / s.per, id);
     s.shared(ad).efd.store(efd, std::memory_order_relaxed);
     if (addr && len) {
       sockaddr_in in{};
@@ -716,7 +827,7 @@ int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
       *len = sizeof in;
     }
     s.touch(ad);
-    s.touch(hd);
+    s.touch(from);
     s.pump();
     return ad;
   }
@@ -1309,7 +1420,7 @@ int Thread::set_nonblocking(int hd, bool on) {
 int Thread::eventfd(int hd) {
   Handle* h = s_->get(hd);
   if (!h) return fail(EBADF);
-  return h->efd;
+  return h->ep >= 0 ? h->ep : h->efd;
 }
 
 std::uint32_t Thread::events(int hd) {
@@ -1318,6 +1429,8 @@ std::uint32_t Thread::events(int hd) {
   Handle* h = s.get(hd);
   if (!h) return POLLNVAL;
   std::uint32_t m = s.mask(hd, *h);
+  for (std::uint32_t l = 0; l < h->members.size(); ++l)  // a listener spanning lcores
+    if (h->members[l] != kNone && s.links[l].h[h->members[l]].acc_head != kNone) m |= EPOLLIN;
   if (ThreadState::out_report(*h)) {
     m |= EPOLLOUT;
     h->out_interest = false;
