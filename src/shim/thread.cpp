@@ -570,10 +570,12 @@ struct ThreadState {
     m.kind = Handle::Kind::fresh;
     m.nonblock = true;
     m.opt = p.opt;
+    m.busy_poll_us = p.busy_poll_us;  // passed on to what it accepts
     m.efd = efd;
     m.primary = hd;
     SharedSlot& sh = k.ch->slots[id];
     sh.efd.store(efd, std::memory_order_relaxed);
+    sh.wake_delay_ns.store(wake_delay(p.busy_poll_us), std::memory_order_relaxed);
     sh.rx_consumed.store(0, std::memory_order_relaxed);
     sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
     sh.out_req.store(0, std::memory_order_relaxed);
