@@ -89,7 +89,14 @@ class Thread {
   ssize_t recvfrom(int h, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen);
   int shutdown(int h, int how);
   int close(int h);
-  // SOL_SOCKET: SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF
+  // SOL_SOCKET: SO_BUSY_POLL (µs, set and get; accepted connections inherit
+  // it): the thread promises to poll this handle (recv() in a loop), so the
+  // lcore's eventfd wake-up for it waits that long for the thread to take
+  // the data itself — a polling thread then pays no eventfd syscall at all;
+  // a thread asleep in epoll_wait is woken that much later. Without it, a
+  // recv() that takes data arriving within the same call still makes no
+  // eventfd write of its own, but the lcore wakes an armed handle at once.
+  // SO_ERROR (get, clears), SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF
   // (as given, not doubled; at least 2048; set before connect/bind),
   // SO_TYPE (get), SO_REUSEADDR/SO_REUSEPORT (UDP: several sockets on one
   // port when all set either; any time, as on Linux: a bound socket's flag
