@@ -125,7 +125,8 @@ struct ThreadState {
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> recheck;
   std::uint32_t next_lcore = 0;
-  int hold = -1;  // pump() leaves this handle's settle to its caller (recv)
+  int hold = -1;      // pump() leaves this handle's settle to its caller (recv)
+  bool held = false;  // ... and it was touched, so the caller must settle it
   std::vector<Completion> batch = std::vector<Completion>(64);
 
   Handle* get(int hd) {
@@ -274,7 +275,10 @@ struct ThreadState {
         touched.pop_back();
         Handle& h = links[hd / per].h[hd % per];
         h.touched = false;
-        if (static_cast<int>(hd) == hold) continue;
+        if (static_cast<int>(hd) == hold) {
+          held = true;
+          continue;
+        }
         settle(static_cast<int>(hd));
       }
       if (recheck.empty()) break;
@@ -952,6 +956,7 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
     // pays no eventfd write and drain per message (with SO_BUSY_POLL the
     // lcore's wake-up waits for it too).
     s.hold = hd;
+    s.held = false;
     s.pump();
     s.hold = -1;
     Handle* h = s.get(hd);
@@ -1002,9 +1007,11 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
       s.pump();
       return fail(e);
     }
-    s.touch(hd);
-    s.pump();
-    if (h->rx_bytes || h->so_error) continue;  // arrived meanwhile
+    if (s.held) {  // untouched, it is as its last settle left it: armed
+      s.touch(hd);
+      s.pump();
+      if (h->rx_bytes || h->so_error) continue;  // arrived meanwhile
+    }
     if (h->eof || h->rd_shut || h->gone) return 0;
     if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
     s.wait_handle(hd);
@@ -1359,11 +1366,13 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
   ThreadState& s = *s_;
   for (;;) {
     s.hold = hd;  // settled on the way out, as in recv()
+    s.held = false;
     s.pump();
     s.hold = -1;
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::udp) {
+      if (s.held) s.touch(hd);  // recv() holds and settles it
       const ssize_t r = recv(hd, buf, len, flags);
       if (r >= 0 && from && fromlen) getpeername(hd, from, fromlen);
       return r;
@@ -1404,9 +1413,11 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
       s.pump();
       return fail(e);
     }
-    s.touch(hd);
-    s.pump();
-    if (h->dq_count || h->so_error) continue;  // arrived meanwhile
+    if (s.held) {
+      s.touch(hd);
+      s.pump();
+      if (h->dq_count || h->so_error) continue;  // arrived meanwhile
+    }
     if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
     s.wait_handle(hd);
   }
