@@ -117,6 +117,9 @@ class Thread {
   // ENOPROTOOPT, an unknown level EOPNOTSUPP.
   int setsockopt(int h, int level, int name, const void* val, socklen_t len);
   int getsockopt(int h, int level, int name, void* val, socklen_t* len);
+  // The local address: as bound (0.0.0.0:0 before bind); for a connection,
+  // the address and port it uses (connect() picks the port once connected).
+  int getsockname(int h, sockaddr* addr, socklen_t* len);
   int getpeername(int h, sockaddr* addr, socklen_t* len);
   // O_NONBLOCK through fcntl's flags: fcntl(h, F_SETFL, O_NONBLOCK).
   int set_nonblocking(int h, bool on);

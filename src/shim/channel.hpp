@@ -123,10 +123,10 @@ enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted
 struct Completion {
   std::uint32_t id = 0;
   CplOp op = CplOp::result;
-  std::uint16_t port = 0;     // accepted: the peer's port
-  std::uint32_t addr = 0;     // accepted: the peer's address
+  std::uint16_t port = 0;     // accepted: the peer's port; connected: our (local) port
+  std::uint32_t addr = 0;     // accepted: the peer's address; connected: our address
   std::int32_t value = 0;     // result / closed: errno (0 ok); accepted: the new id; data: bytes
-  std::uint64_t mbuf = 0;     // data: the rte_mbuf chain
+  std::uint64_t mbuf = 0;     // data: the rte_mbuf chain; accepted: local address << 16 | local port
 };
 
 // Per handle, shared by the two sides. Each field has one writer.

@@ -635,11 +635,14 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     while (s.acc_head != kNone) {
       const std::uint32_t a = s.acc_head;
       Slot& as = slots_[a];
+      const auto t = tcp_.tuple(as.conn);
+      const std::uint64_t local = t ? (std::uint64_t{t->local.v} << 16) | t->local_port : 0;
       if (!emit(g, Completion{.id = id,
                               .op = CplOp::accepted,
                               .port = as.peer_port,
                               .addr = as.peer_addr,
-                              .value = static_cast<std::int32_t>(id_of(a))}))
+                              .value = static_cast<std::int32_t>(id_of(a)),
+                              .mbuf = local}))
         return false;
       s.acc_head = as.acc_next;
       if (s.acc_head == kNone) s.acc_tail = kNone;
@@ -651,7 +654,10 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
   }
   if (!s.announced) return true;  // its listener announces it first
   if (s.connected_pending) {
-    if (!emit(g, Completion{.id = id, .op = CplOp::connected})) return false;
+    const auto t = tcp_.tuple(s.conn);
+    if (!emit(g, Completion{.id = id, .op = CplOp::connected, .port = t ? t->local_port : std::uint16_t{0},
+                            .addr = t ? t->local.v : 0}))
+      return false;
     s.connected_pending = false;
     s.want_out = false;  // the completion wakes a writer too
   }

@@ -187,6 +187,8 @@ struct ThreadState {
           h.connecting = false;
           h.connected = true;
           h.out_ready = true;
+          h.bind_addr = c.addr;  // the source address and port the lcore chose
+          h.bind_port = c.port;
         }
         break;
       case CplOp::data: {
@@ -227,6 +229,8 @@ struct ThreadState {
           break;
         }
         a.accepted_pending = true;
+        a.bind_addr = static_cast<std::uint32_t>(c.mbuf >> 16);
+        a.bind_port = static_cast<std::uint16_t>(c.mbuf & 0xffff);
         a.opt = h.opt;
         a.nonblock = h.nonblock;
         a.busy_poll_us = h.busy_poll_us;  // inherited, as Linux's accept() does
@@ -715,7 +719,10 @@ int Thread::bind(int hd, const sockaddr* addr, socklen_t len) {
     sockaddr_in in;
     std::memcpy(&in, addr, sizeof in);
     const int r = s_->udp_call(hd, *h, CmdOp::udp_bind, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
-    return r ? fail(r) : 0;
+    if (r) return fail(r);
+    h->bind_addr = ntohl(in.sin_addr.s_addr);
+    h->bind_port = ntohs(in.sin_port);
+    return 0;
   }
   if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
   sockaddr_in in;
@@ -1279,6 +1286,24 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
   if (n > 0 && !val) return fail(EFAULT);
   if (n > 0) std::memcpy(val, &v, n);
   *len = static_cast<socklen_t>(n);
+  return 0;
+}
+
+// The address bound (0.0.0.0:0 before bind), or a connection's own end.
+// UDP: what bind() was given (an ephemeral port is not known here yet).
+int Thread::getsockname(int hd, sockaddr* addr, socklen_t* len) {
+  ThreadState& s = *s_;
+  s.pump();
+  Handle* h = s.get(hd);
+  if (!h) return fail(EBADF);
+  if (!addr || !len) return fail(EFAULT);
+  if (static_cast<int>(*len) < 0) return fail(EINVAL);
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(h->bind_port);
+  in.sin_addr.s_addr = htonl(h->bind_addr);
+  std::memcpy(addr, &in, std::min<std::size_t>(*len, sizeof in));
+  *len = sizeof in;
   return 0;
 }
 

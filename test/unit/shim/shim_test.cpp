@@ -489,6 +489,41 @@ TEST_CASE("Shim: SO_BUSY_POLL: a thread that polls recv() takes data with no eve
   CHECK(got == v);
 }
 
+TEST_CASE("Shim: getsockname gives the bound address, and a connection's own end", "[shim]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  const int fresh = t->socket(AF_INET, SOCK_STREAM, 0);
+  auto name = [&](int h) {
+    sockaddr_in in{};
+    socklen_t len = sizeof in;
+    REQUIRE(t->getsockname(h, reinterpret_cast<sockaddr*>(&in), &len) == 0);
+    CHECK(len == sizeof in);
+    CHECK(in.sin_family == AF_INET);
+    return std::pair{ntohl(in.sin_addr.s_addr), ntohs(in.sin_port)};
+  };
+  CHECK(name(fresh) == std::pair{0u, std::uint16_t{0}});  // as Linux: 0.0.0.0:0 before bind
+  Pair p = open_pair(*t, 7011);
+  const std::uint32_t a = ntohl(test::ShimWorld::addr(1, 0).sin_addr.s_addr);
+  const std::uint32_t b = ntohl(test::ShimWorld::addr(2, 0).sin_addr.s_addr);
+  CHECK(name(p.ls) == std::pair{b, std::uint16_t{7011}});
+  CHECK(name(p.s) == std::pair{b, std::uint16_t{7011}});
+  // The client's end: stack a's address and the port the lcore picked,
+  // which is what the server sees as its peer.
+  sockaddr_in peer{};
+  socklen_t len = sizeof peer;
+  REQUIRE(t->getpeername(p.s, reinterpret_cast<sockaddr*>(&peer), &len) == 0);
+  const auto c = name(p.c);
+  CHECK(c.first == a);
+  CHECK(c.second != 0);
+  CHECK(c.second == ntohs(peer.sin_port));
+  sockaddr_in in{};
+  len = sizeof in;
+  CHECK(t->getsockname(12345, reinterpret_cast<sockaddr*>(&in), &len) == -1);
+  CHECK(errno == EBADF);
+  CHECK(t->getsockname(p.c, nullptr, &len) == -1);
+  CHECK(errno == EFAULT);
+}
+
 TEST_CASE("Shim: several threads, each with its own handles, at once", "[shim]") {
   test::ShimWorld w;
   w.start();
