@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -44,6 +45,7 @@
 #include "drivers/mem_pair.hpp"
 #include "shim/hub.hpp"
 #include "shim/lcore.hpp"
+#include "shim/spsc_ring.hpp"
 #include "src/runtime/engine.hpp"
 #include "tcp/tcp_layer.hpp"
 #include "ustack/shim.hpp"
@@ -290,6 +292,41 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
   return r;
 }
 
+// --- the floor: a ring hop -----------------------------------------------------
+
+// p50 of a bare ping-pong between this thread and a thread pinned to the
+// lcore's CPU over two SPSC rings of shim commands, both spinning and doing
+// nothing else, halved: the least one crossing can cost on this machine
+// (cache-line transfers between the two CPUs), whatever the shim does.
+double ring_hop_ns(const Clock& clk, std::uint64_t iterations, unsigned lcore_cpu) {
+  SpscRing<shim::Command> req(64), resp(64);
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    pin(lcore_cpu);
+    shim::Command c;
+    while (!stop.load(std::memory_order_relaxed))
+      if (req.pop(c))
+        while (!resp.push(c)) {
+        }
+  });
+  std::vector<std::uint64_t> cycles;
+  cycles.reserve(iterations);
+  shim::Command c{}, back{};
+  for (std::uint64_t i = 0; i < iterations + 1000; ++i) {
+    c.value = static_cast<std::uint32_t>(i);
+    const std::uint64_t t0 = rte_rdtsc();
+    while (!req.push(c)) {
+    }
+    while (!resp.pop(back)) {
+    }
+    if (i >= 1000) cycles.push_back(rte_rdtsc() - t0);
+  }
+  stop.store(true);
+  echo.join();
+  std::sort(cycles.begin(), cycles.end());
+  return cycles.empty() ? 0 : clk.ns(cycles[cycles.size() / 2]) / 2;
+}
+
 // --- the kernel -------------------------------------------------------------------
 
 struct KernelResult {
@@ -381,6 +418,7 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
   const Figures onlcore = run_onlcore(*w, opt.iterations);
   const ShimResult shim = run_shim(*w, opt.iterations, lcore_cpu);
   const KernelResult kernel = run_kernel(opt.kernel_iterations);
+  const double hop = ring_hop_ns(w->clk, opt.iterations, lcore_cpu);
 
   std::vector<CaseResult> out;
   const unsigned shown = show::kLatency | show::kOps | show::kAllocs;
@@ -428,7 +466,8 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
                   crossing);
   bp.note = fmt("thread crossing: %.0f ns each way, no eventfd syscall", crossing_bp) +
             fmt("; the lcore's loop: %.0f ns per iteration (both stacks; a command waits half of one on average)",
-                shim.loop_ns);
+                shim.loop_ns) +
+            fmt("; a bare ring hop between the two CPUs: %.0f ns", hop);
   bp.goal = std::string("crossing under 200 ns") + (crossing_bp < 200 ? ": met" : ": MISSED");
   if (kernel.error.empty() && shim.busy.p50_ns > 0 && shim.busy_poll.p50_ns > 0) {
     const double x = kernel.busy.p50_ns / shim.busy.p50_ns;
