@@ -550,19 +550,9 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Steady-state allocations, every phase above.
-  {
-    CaseResult c;
-    c.name = "tcp_allocs";
-    c.what = "heap allocations on the lcore thread per packet, over every measured ustack phase above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.pkts;
-    c.ustack.allocs_per_pkt = total.pkts ? static_cast<double>(total.allocs) / static_cast<double>(total.pkts) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.pkts) + " packets: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.pkts) +
-                                     " packets: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("tcp_allocs",
+                            "heap allocations on the lcore thread per packet, over every measured ustack phase above",
+                            total.allocs, total.pkts, "packets"));
   return out;
 }
 

@@ -415,19 +415,9 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     out.push_back(std::move(c));
   }
 
-  {
-    CaseResult c;
-    c.name = "udp_allocs";
-    c.what = "heap allocations on the lcore thread per datagram, over every measured ustack phase above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.datagrams;
-    c.ustack.allocs_per_pkt = total.datagrams ? static_cast<double>(total.allocs) / static_cast<double>(total.datagrams) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.datagrams) + " datagrams: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.datagrams) +
-                                     " datagrams: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("udp_allocs",
+                            "heap allocations on the lcore thread per datagram, over every measured ustack phase above",
+                            total.allocs, total.datagrams, "datagrams"));
   return out;
 }
 
@@ -497,19 +487,9 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
     out.push_back(std::move(c));
   }
 
-  {
-    CaseResult c;
-    c.name = "mcast_allocs";
-    c.what = "heap allocations on the lcore thread per delivered datagram, over every fan-out above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.datagrams;
-    c.ustack.allocs_per_pkt = total.datagrams ? static_cast<double>(total.allocs) / static_cast<double>(total.datagrams) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.datagrams) + " deliveries: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.datagrams) +
-                                     " deliveries: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("mcast_allocs",
+                            "heap allocations on the lcore thread per delivered datagram, over every fan-out above",
+                            total.allocs, total.datagrams, "deliveries"));
   return out;
 }
 
