@@ -62,6 +62,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "src/runtime/engine.hpp"
@@ -557,36 +558,6 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
 }
 
 // --- kernel ------------------------------------------------------------------
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-struct KernelError {
-  std::string what;
-};
-
-std::string errno_text(const char* call) { return std::string(call) + ": " + std::strerror(errno); }
 
 void set_int(int fd, int level, int opt, int v) { ::setsockopt(fd, level, opt, &v, sizeof v); }
 

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "igmp/igmp_host.hpp"
@@ -494,35 +495,6 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
 }
 
 // --- kernel ------------------------------------------------------------------
-
-struct KernelError {
-  std::string what;
-};
-
-std::string errno_text(const char* call) { return std::string(call) + ": " + std::strerror(errno); }
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 sockaddr_in inet(const char* ip, std::uint16_t port) {
   sockaddr_in a{};
