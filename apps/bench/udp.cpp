@@ -148,11 +148,22 @@ struct Phase {
   }
 };
 
+// Runs `op` (which returns its own cycles) `n` times as one phase of
+// `per_op` datagrams an operation; `cycles` gets each operation's cycles.
+template <class Op>
+Measured time_ops(const Clock& clk, std::vector<std::uint64_t>& cycles, std::uint64_t n, std::uint64_t per_op, Op&& op) {
+  cycles.clear();
+  Phase ph(clk);
+  for (std::uint64_t i = 0; i < n; ++i) cycles.push_back(op());
+  ph.end(n, n * per_op);
+  return ph.m;
+}
+
 struct Totals {
   std::uint64_t allocs = 0, datagrams = 0;
-  void add(const Phase& p) {
-    allocs += p.m.allocs;
-    datagrams += p.m.datagrams;
+  void add(const Measured& m) {
+    allocs += m.allocs;
+    datagrams += m.datagrams;
   }
 };
 
@@ -307,17 +318,14 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
   r.check(at_b, "warm-up");
 
   if (want(opt.only, "oneway")) {
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(one_way());
-    ph.end(opt.iterations, opt.iterations);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, 1, one_way);
+    total.add(m);
     r.check(at_b, "udp_oneway64");
     CaseResult c;
     c.name = "udp_oneway64";
     c.what = "64-byte datagram, send call until the receiver's callback (kernel: sendto until recvfrom returns)";
     c.shown = show::kLatency | show::kAllocs;
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), 1);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), 1);
     c.note = "ustack: send_to() (copy into an mbuf) .. sender's loop flushes .. receiver's loop: rx_burst, "
              "Ethernet, IPv4, UDP (software checksums both ends), socket queue, callback; two stacks on the "
              "in-memory pair, one thread. kernel: 127.0.0.1, nonblocking sockets busy-polled in this thread";
@@ -335,11 +343,8 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
       return at_a.last_tsc - t0;
     };
     for (int i = 0; i < 1000; ++i) rr();
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(rr());
-    ph.end(opt.iterations, 2 * opt.iterations);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, 2, rr);
+    total.add(m);
     at_b.echo = false;
     r.check(at_a, "udp_rr64");
     r.check(at_b, "udp_rr64");
@@ -348,7 +353,7 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     c.what = "64-byte datagram to an echo socket and back, one in flight";
     c.shown = show::kLatency | show::kOps | show::kPps | show::kAllocs;
     c.ops_unit = "rt/s";
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), 2);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), 2);
     c.note = "ustack: the echo socket recv_from()s (copy) and send_to()s (copy) in its callback; the sender's "
              "callback ends the round trip. kernel: sendto, recvfrom, sendto, recvfrom on 127.0.0.1, this thread";
     out.push_back(std::move(c));
@@ -395,7 +400,7 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     Phase ph(r.clk);
     for (std::uint64_t i = 0; i < bursts; ++i) burst(true);
     ph.end(bursts, bursts * kBurst);
-    total.add(ph);
+    total.add(ph.m);
     at_b.advance = false;
     r.check(at_b, "udp_pps");
     CaseResult c;
@@ -461,11 +466,8 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
     };
     for (int i = 0; i < 1000; ++i) fan_out();
     r.check(sink, "warm-up");
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(fan_out());
-    ph.end(opt.iterations, opt.iterations * n);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, n, fan_out);
+    total.add(m);
     r.check(sink, "mcast fan-out");
     if (sink.delivered != (opt.iterations + 1000) * n) fail("mcast", "a member got a datagram twice");
     for (UdpSocket* s : members) {
@@ -478,7 +480,7 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
              ", send call until the last member's callback";
     c.shown = show::kLatency | show::kPps | show::kAllocs;
     // pps: copies delivered per second at the median datagram.
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), n);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), n);
     if (n == opt.fanout.front())
       c.note = "pps and ns/pkt count delivered copies (N per datagram). ustack: N sockets with reuse bound to "
                "239.255.0.1:port on the receiving stack, each joined through its IgmpHost; all but the last get "
@@ -571,12 +573,9 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
   for (int i = 0; i < 2000; ++i) one_way();
 
   if (CaseResult* cr = find(cases, "udp_oneway64")) {
-    cycles.clear();
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(one_way());
-    ph.end(opt.kernel_iterations, opt.kernel_iterations);
+    const Measured m = time_ops(clk, cycles, opt.kernel_iterations, 1, one_way);
     Figures f;
-    fill_rates(f, ph.m, fill_samples(f, clk, cycles), 1);
+    fill_rates(f, m, fill_samples(f, clk, cycles), 1);
     cr->kernel = f;
   }
 
@@ -592,12 +591,9 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
       return rte_rdtsc() - t0;
     };
     for (int i = 0; i < 1000; ++i) rr();
-    cycles.clear();
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(rr());
-    ph.end(opt.kernel_iterations, 2 * opt.kernel_iterations);
+    const Measured m = time_ops(clk, cycles, opt.kernel_iterations, 2, rr);
     Figures f;
-    fill_rates(f, ph.m, fill_samples(f, clk, cycles), 2);
+    fill_rates(f, m, fill_samples(f, clk, cycles), 2);
     cr->kernel = f;
   }
 
@@ -614,16 +610,13 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
       return rte_rdtsc() - t0;
     };
     for (int i = 0; i < 200; ++i) burst();
-    cycles.clear();
     cycles.reserve(bursts);
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < bursts; ++i) cycles.push_back(burst());
-    ph.end(bursts, bursts * kBurst);
+    const Measured m = time_ops(clk, cycles, bursts, kBurst, burst);
     Figures f;
     std::vector<std::uint64_t> all = cycles;
     fill_samples(f, clk, all);
     const double med = median_ns(clk, cycles);
-    fill_rates(f, ph.m, med > 0 ? 1e9 / med : 0, kBurst);
+    fill_rates(f, m, med > 0 ? 1e9 / med : 0, kBurst);
     cr->kernel = f;
     if (const auto at = cr->note.find("@KW"); at != std::string::npos) cr->note.replace(at, 3, fmt("%.0f", f.pps_wall));
   }
@@ -675,17 +668,14 @@ void run_mcast_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
         return rte_rdtsc() - t0;
       };
       for (int i = 0; i < 200; ++i) fan_out();
-      cycles.clear();
-      Phase ph(clk);
-      for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(fan_out());
-      ph.end(opt.kernel_iterations, opt.kernel_iterations * n);
+      const Measured m = time_ops(clk, cycles, opt.kernel_iterations, n, fan_out);
       // No member may hold a second copy of anything.
-      for (const Fd& m : members) {
+      for (const Fd& member : members) {
         std::uint8_t b = 0;
-        if (::recv(m.get(), &b, 1, 0) >= 0) throw KernelError{"a member received a datagram twice"};
+        if (::recv(member.get(), &b, 1, 0) >= 0) throw KernelError{"a member received a datagram twice"};
       }
       Figures f;
-      fill_rates(f, ph.m, fill_samples(f, clk, cycles), n);
+      fill_rates(f, m, fill_samples(f, clk, cycles), n);
       cr->kernel = f;
     } catch (const KernelError& e) {
       cr->kernel_note = std::string("kernel multicast over lo (group ") + gname + "): " + e.what;
