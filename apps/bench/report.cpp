@@ -8,6 +8,12 @@
 
 namespace ustack::bench {
 
+std::string fmt(const char* f, double v) {
+  char b[512];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
 void fill_latency(Figures& f, std::vector<std::uint64_t>& s) {
   f.samples = s.size();
   if (s.empty()) return;

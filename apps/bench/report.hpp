@@ -50,6 +50,9 @@ struct CaseResult {
   std::string goal;  // a target and whether this run met it (printed, never asserted)
 };
 
+// printf of one number, for notes and goals ("p99 %.2f us"); up to 511 characters.
+std::string fmt(const char* f, double v);
+
 // Fills the latency fields from per-operation samples (sorted in place).
 void fill_latency(Figures& f, std::vector<std::uint64_t>& samples_ns);
 

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "shim/hub.hpp"
@@ -54,13 +55,6 @@ namespace {
 
 constexpr std::size_t kMsg = 64;
 constexpr std::uint16_t kPort = 5101;
-
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "ustack-bench shim: %s\n", what.c_str());
@@ -356,12 +350,6 @@ KernelResult run_kernel(std::uint64_t iterations) {
   server.join();
   ::close(l);
   return r;
-}
-
-std::string fmt(const char* f, double v) {
-  char b[256];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
 }
 
 }  // namespace

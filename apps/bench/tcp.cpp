@@ -62,6 +62,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
 #include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
@@ -75,13 +76,6 @@ namespace {
 constexpr std::size_t kMsg = 64;
 constexpr std::uint16_t kPort = 5001;
 
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
-
 // Bulk throughput is the median over chunks of this size: on shared cores a
 // chunk the scheduler interrupted is an outlier, not a lower average.
 constexpr std::uint64_t kChunk = 256 * 1024;
@@ -94,12 +88,6 @@ double median_chunk_gbps(const Clock& clk, std::uint64_t start, const std::vecto
   std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(ns.size() / 2), ns.end());
   const double med = ns[ns.size() / 2];
   return med > 0 ? static_cast<double>(kChunk) * 8.0 / med : 0;
-}
-
-std::string fmt(const char* f, double v) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
 }
 
 bool want(const TcpOptions& opt, std::string_view name) {

@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
 #include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
@@ -73,19 +74,6 @@ constexpr std::size_t kMsg = 64;
 constexpr std::uint16_t kPort = 5002;     // ustack's echo / sink port (its own address space)
 constexpr std::uint32_t kBurst = 32;      // udp_pps: datagrams per burst (one rx_burst)
 constexpr std::uint16_t kMaxFanout = 100;  // sockets the receiving stack holds for mcast
-
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
-
-std::string fmt(const char* f, double v) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
 
 [[noreturn]] void fail(const char* bench, const std::string& what) {
   std::fprintf(stderr, "ustack-bench %s: %s\n", bench, what.c_str());
