@@ -41,6 +41,7 @@
 
 #include "apps/bench/cases.hpp"
 #include "apps/bench/clock.hpp"
+#include "apps/bench/pair_stacks.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "shim/hub.hpp"
@@ -83,27 +84,14 @@ struct RrClient final : tcp::TcpHandler {
   }
 };
 
-DeviceCaps caps(std::uint8_t n) {
-  DeviceCaps c;
-  c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
-  return c;
-}
-StackConfig config(std::uint8_t n) {
-  StackConfig c;
-  c.mac = caps(n).mac;
-  c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
-  c.gratuitous_arp_on_start = false;
-  return c;
-}
-
 struct World {
   Clock clk;
-  MemPair wire{4096, caps(1), caps(2)};
+  MemPair wire{4096, pair_caps(1), pair_caps(2)};
   Engine a, b;
   tcp::TcpLayer ta, tb;
   Echo echo;
   explicit World(rte_mempool* pool)
-      : a(wire.a(), config(1), pool, clk.now()), b(wire.b(), config(2), pool, clk.now()), ta(a.stack(), {}),
+      : a(wire.a(), pair_config(1), pool, clk.now()), b(wire.b(), pair_config(2), pool, clk.now()), ta(a.stack(), {}),
         tb(b.stack(), {}) {
     if (!tb.listen(kPort, 64, &echo)) die("listen failed");
   }

@@ -63,6 +63,7 @@
 
 #include "apps/bench/cases.hpp"
 #include "apps/bench/clock.hpp"
+#include "apps/bench/pair_stacks.hpp"
 #include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
@@ -191,22 +192,10 @@ struct Rig {
   Server server;
   Client client;
 
-  static DeviceCaps caps(std::uint8_t n) {
-    DeviceCaps c;
-    c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
-    return c;
-  }
-  static StackConfig config(std::uint8_t n) {
-    StackConfig c;
-    c.mac = caps(n).mac;
-    c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
-    c.gratuitous_arp_on_start = false;
-    return c;
-  }
   Rig(rte_mempool* pool, const tcp::TcpConfig& cfg)
-      : wire(4096, caps(1), caps(2)),
-        a(wire.a(), config(1), pool, clk.now()),
-        b(wire.b(), config(2), pool, clk.now()),
+      : wire(4096, pair_caps(1), pair_caps(2)),
+        a(wire.a(), pair_config(1), pool, clk.now()),
+        b(wire.b(), pair_config(2), pool, clk.now()),
         ta(a.stack(), cfg),
         tb(b.stack(), cfg) {}
 
