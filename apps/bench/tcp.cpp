@@ -91,18 +91,6 @@ double median_chunk_gbps(const Clock& clk, std::uint64_t start, const std::vecto
   return med > 0 ? static_cast<double>(kChunk) * 8.0 / med : 0;
 }
 
-bool want(const TcpOptions& opt, std::string_view name) {
-  if (opt.only.empty()) return true;
-  std::string_view rest = opt.only;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    if (rest.substr(0, comma) == name) return true;
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // --- ustack ------------------------------------------------------------------
 
 // The server: echoes what it reads (or only counts it), closes on EOF.
@@ -349,7 +337,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   for (int i = 0; i < 200; ++i) r.abort_both(r.open());
 
   // Handshake.
-  if (want(opt, "handshake")) {
+  if (want(opt.only, "handshake")) {
     cycles.clear();
     Phase ph(r);
     for (std::uint64_t i = 0; i < opt.iterations; ++i) {
@@ -374,7 +362,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // 64-byte request/response on one connection.
-  if (want(opt, "rr64")) {
+  if (want(opt.only, "rr64")) {
     const TcpConnId conn = r.open();
     std::array<std::uint8_t, kMsg> msg{};
     for (int i = 0; i < 1000; ++i) {  // warm-up: past the quick-ACK phase, delayed ACKs in play
@@ -406,7 +394,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Bulk transfer, client to server.
-  if (want(opt, "bulk")) {
+  if (want(opt.only, "bulk")) {
     r.server.echo = false;
     const TcpConnId conn = r.open();
     // Warm-up: out of slow start, the send ring and the pool primed.
@@ -453,7 +441,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Connections per second: open, one request/response, close.
-  if (want(opt, "cps")) {
+  if (want(opt.only, "cps")) {
     r.client.request_on_connect = true;
     auto cycle = [&] {
       r.client.connected = false;
@@ -493,7 +481,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Memory per idle connection.
-  if (want(opt, "memory")) {
+  if (want(opt.only, "memory")) {
     // N connections, each after one request/response, then idle. (The
     // client's slots are TIME-WAIT from the cps case: opening recycles them.)
     const unsigned before = rte_mempool_in_use_count(pool);

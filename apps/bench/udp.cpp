@@ -81,17 +81,6 @@ constexpr std::uint16_t kMaxFanout = 100;  // sockets the receiving stack holds 
   std::exit(1);
 }
 
-bool want(std::string_view only, std::string_view name) {
-  if (only.empty()) return true;
-  while (!only.empty()) {
-    const auto comma = only.find(',');
-    if (only.substr(0, comma) == name) return true;
-    if (comma == std::string_view::npos) break;
-    only.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // Latency figures from per-operation cycles; returns one over the median.
 double fill_samples(Figures& f, const Clock& clk, const std::vector<std::uint64_t>& cycles) {
   std::vector<std::uint64_t> ns(cycles.size());
