@@ -4,11 +4,25 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apps/bench/report.hpp"
 
 namespace ustack::bench {
+
+// Whether case `name` runs: `only` is an --only list (comma-separated
+// names), empty for every case.
+inline bool want(std::string_view only, std::string_view name) {
+  if (only.empty()) return true;
+  while (!only.empty()) {
+    const auto comma = only.find(',');
+    if (only.substr(0, comma) == name) return true;
+    if (comma == std::string_view::npos) break;
+    only.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
 struct Options {
   std::uint64_t iterations = 200'000;       // ustack operations per case

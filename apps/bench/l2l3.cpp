@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "src/runtime/engine.hpp"
@@ -29,13 +30,6 @@
 namespace ustack::bench {
 
 namespace {
-
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
 
 struct Replies {
   std::uint64_t count = 0;

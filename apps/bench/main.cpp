@@ -136,14 +136,9 @@ int main(int argc, char** argv) {
     else if (f == "--json") json = value();
     else if (tcp && f == "--only") {
       topt.only = value();
-      std::string_view rest = topt.only;
-      while (true) {
-        const auto name = rest.substr(0, rest.find(','));
+      for (const auto name : split(topt.only))
         if (name != "handshake" && name != "rr64" && name != "bulk" && name != "cps" && name != "memory")
           usage_error("--only: unknown case '" + std::string(name) + "' (handshake, rr64, bulk, cps, memory)");
-        if (name.size() == rest.size()) break;
-        rest.remove_prefix(name.size() + 1);
-      }
     } else if (udp && f == "--only") {
       uopt.only = value();
       for (const auto name : split(uopt.only))

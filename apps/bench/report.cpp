@@ -3,8 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <string>
+#include <utility>
 
 namespace ustack::bench {
+
+std::string fmt(const char* f, double v) {
+  char b[512];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
 
 void fill_latency(Figures& f, std::vector<std::uint64_t>& s) {
   f.samples = s.size();
@@ -18,6 +26,21 @@ void fill_latency(Figures& f, std::vector<std::uint64_t>& s) {
   f.p99_ns = at(0.99);
   f.p999_ns = at(0.999);
   f.mean_ns = static_cast<double>(std::accumulate(s.begin(), s.end(), std::uint64_t{0})) / static_cast<double>(s.size());
+}
+
+CaseResult allocs_case(std::string name, std::string what, std::uint64_t allocs, std::uint64_t count,
+                       const std::string& unit) {
+  CaseResult c;
+  c.name = std::move(name);
+  c.what = std::move(what);
+  c.shown = show::kAllocs;
+  c.ustack.samples = count;
+  c.ustack.allocs_per_pkt = count ? static_cast<double>(allocs) / static_cast<double>(count) : 0;
+  c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
+  c.goal = allocs == 0 ? "0 allocations in " + std::to_string(count) + " " + unit + ": met"
+                       : std::to_string(allocs) + " allocations in " + std::to_string(count) + " " + unit +
+                             ": MISSED (must be 0)";
+  return c;
 }
 
 namespace {

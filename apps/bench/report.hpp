@@ -50,8 +50,17 @@ struct CaseResult {
   std::string goal;  // a target and whether this run met it (printed, never asserted)
 };
 
+// printf of one number, for notes and goals ("p99 %.2f us"); up to 511 characters.
+std::string fmt(const char* f, double v);
+
 // Fills the latency fields from per-operation samples (sorted in place).
 void fill_latency(Figures& f, std::vector<std::uint64_t>& samples_ns);
+
+// The case that sums the heap allocations of every measured ustack phase over
+// `count` units (packets, datagrams, ...); its goal is 0. The kernel's are not
+// comparable, so it has no kernel figure.
+CaseResult allocs_case(std::string name, std::string what, std::uint64_t allocs, std::uint64_t count,
+                       const std::string& unit);
 
 void print_table(const std::vector<CaseResult>& cases);
 bool write_json(const std::string& path, const std::string& bench, const std::vector<CaseResult>& cases);

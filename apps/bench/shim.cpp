@@ -41,6 +41,8 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
+#include "apps/bench/pair_stacks.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "shim/hub.hpp"
@@ -56,13 +58,6 @@ namespace {
 
 constexpr std::size_t kMsg = 64;
 constexpr std::uint16_t kPort = 5101;
-
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
 
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "ustack-bench shim: %s\n", what.c_str());
@@ -91,27 +86,14 @@ struct RrClient final : tcp::TcpHandler {
   }
 };
 
-DeviceCaps caps(std::uint8_t n) {
-  DeviceCaps c;
-  c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
-  return c;
-}
-StackConfig config(std::uint8_t n) {
-  StackConfig c;
-  c.mac = caps(n).mac;
-  c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
-  c.gratuitous_arp_on_start = false;
-  return c;
-}
-
 struct World {
   Clock clk;
-  MemPair wire{4096, caps(1), caps(2)};
+  MemPair wire{4096, pair_caps(1), pair_caps(2)};
   Engine a, b;
   tcp::TcpLayer ta, tb;
   Echo echo;
   explicit World(rte_mempool* pool)
-      : a(wire.a(), config(1), pool, clk.now()), b(wire.b(), config(2), pool, clk.now()), ta(a.stack(), {}),
+      : a(wire.a(), pair_config(1), pool, clk.now()), b(wire.b(), pair_config(2), pool, clk.now()), ta(a.stack(), {}),
         tb(b.stack(), {}) {
     if (!tb.listen(kPort, 64, &echo)) die("listen failed");
   }
@@ -400,12 +382,6 @@ KernelResult run_kernel(std::uint64_t iterations) {
   server.join();
   ::close(l);
   return r;
-}
-
-std::string fmt(const char* f, double v) {
-  char b[256];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
 }
 
 }  // namespace

@@ -62,6 +62,9 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
+#include "apps/bench/pair_stacks.hpp"
+#include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "src/runtime/engine.hpp"
@@ -73,13 +76,6 @@ namespace {
 
 constexpr std::size_t kMsg = 64;
 constexpr std::uint16_t kPort = 5001;
-
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
 
 // Bulk throughput is the median over chunks of this size: on shared cores a
 // chunk the scheduler interrupted is an outlier, not a lower average.
@@ -93,24 +89,6 @@ double median_chunk_gbps(const Clock& clk, std::uint64_t start, const std::vecto
   std::nth_element(ns.begin(), ns.begin() + static_cast<std::ptrdiff_t>(ns.size() / 2), ns.end());
   const double med = ns[ns.size() / 2];
   return med > 0 ? static_cast<double>(kChunk) * 8.0 / med : 0;
-}
-
-std::string fmt(const char* f, double v) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-bool want(const TcpOptions& opt, std::string_view name) {
-  if (opt.only.empty()) return true;
-  std::string_view rest = opt.only;
-  while (!rest.empty()) {
-    const auto comma = rest.find(',');
-    if (rest.substr(0, comma) == name) return true;
-    if (comma == std::string_view::npos) break;
-    rest.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 // --- ustack ------------------------------------------------------------------
@@ -202,22 +180,10 @@ struct Rig {
   Server server;
   Client client;
 
-  static DeviceCaps caps(std::uint8_t n) {
-    DeviceCaps c;
-    c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
-    return c;
-  }
-  static StackConfig config(std::uint8_t n) {
-    StackConfig c;
-    c.mac = caps(n).mac;
-    c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
-    c.gratuitous_arp_on_start = false;
-    return c;
-  }
   Rig(rte_mempool* pool, const tcp::TcpConfig& cfg)
-      : wire(4096, caps(1), caps(2)),
-        a(wire.a(), config(1), pool, clk.now()),
-        b(wire.b(), config(2), pool, clk.now()),
+      : wire(4096, pair_caps(1), pair_caps(2)),
+        a(wire.a(), pair_config(1), pool, clk.now()),
+        b(wire.b(), pair_config(2), pool, clk.now()),
         ta(a.stack(), cfg),
         tb(b.stack(), cfg) {}
 
@@ -371,7 +337,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   for (int i = 0; i < 200; ++i) r.abort_both(r.open());
 
   // Handshake.
-  if (want(opt, "handshake")) {
+  if (want(opt.only, "handshake")) {
     cycles.clear();
     Phase ph(r);
     for (std::uint64_t i = 0; i < opt.iterations; ++i) {
@@ -396,7 +362,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // 64-byte request/response on one connection.
-  if (want(opt, "rr64")) {
+  if (want(opt.only, "rr64")) {
     const TcpConnId conn = r.open();
     std::array<std::uint8_t, kMsg> msg{};
     for (int i = 0; i < 1000; ++i) {  // warm-up: past the quick-ACK phase, delayed ACKs in play
@@ -428,7 +394,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Bulk transfer, client to server.
-  if (want(opt, "bulk")) {
+  if (want(opt.only, "bulk")) {
     r.server.echo = false;
     const TcpConnId conn = r.open();
     // Warm-up: out of slow start, the send ring and the pool primed.
@@ -475,7 +441,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Connections per second: open, one request/response, close.
-  if (want(opt, "cps")) {
+  if (want(opt.only, "cps")) {
     r.client.request_on_connect = true;
     auto cycle = [&] {
       r.client.connected = false;
@@ -515,7 +481,7 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Memory per idle connection.
-  if (want(opt, "memory")) {
+  if (want(opt.only, "memory")) {
     // N connections, each after one request/response, then idle. (The
     // client's slots are TIME-WAIT from the cps case: opening recycles them.)
     const unsigned before = rte_mempool_in_use_count(pool);
@@ -550,53 +516,13 @@ std::vector<CaseResult> run_ustack(const TcpOptions& opt, rte_mempool* pool) {
   }
 
   // Steady-state allocations, every phase above.
-  {
-    CaseResult c;
-    c.name = "tcp_allocs";
-    c.what = "heap allocations on the lcore thread per packet, over every measured ustack phase above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.pkts;
-    c.ustack.allocs_per_pkt = total.pkts ? static_cast<double>(total.allocs) / static_cast<double>(total.pkts) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.pkts) + " packets: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.pkts) +
-                                     " packets: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("tcp_allocs",
+                            "heap allocations on the lcore thread per packet, over every measured ustack phase above",
+                            total.allocs, total.pkts, "packets"));
   return out;
 }
 
 // --- kernel ------------------------------------------------------------------
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-struct KernelError {
-  std::string what;
-};
-
-std::string errno_text(const char* call) { return std::string(call) + ": " + std::strerror(errno); }
 
 void set_int(int fd, int level, int opt, int v) { ::setsockopt(fd, level, opt, &v, sizeof v); }
 

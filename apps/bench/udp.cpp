@@ -58,6 +58,9 @@
 #include <vector>
 
 #include "apps/bench/cases.hpp"
+#include "apps/bench/clock.hpp"
+#include "apps/bench/pair_stacks.hpp"
+#include "apps/bench/kernel_socket.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "igmp/igmp_host.hpp"
@@ -73,33 +76,9 @@ constexpr std::uint16_t kPort = 5002;     // ustack's echo / sink port (its own 
 constexpr std::uint32_t kBurst = 32;      // udp_pps: datagrams per burst (one rx_burst)
 constexpr std::uint16_t kMaxFanout = 100;  // sockets the receiving stack holds for mcast
 
-struct Clock {
-  double ns_per_cycle = 1e9 / static_cast<double>(rte_get_tsc_hz());
-  std::uint64_t t0 = rte_rdtsc();
-  TimeNs now() const { return static_cast<TimeNs>(static_cast<double>(rte_rdtsc() - t0) * ns_per_cycle); }
-  double ns(std::uint64_t cycles) const { return static_cast<double>(cycles) * ns_per_cycle; }
-};
-
-std::string fmt(const char* f, double v) {
-  char b[512];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
 [[noreturn]] void fail(const char* bench, const std::string& what) {
   std::fprintf(stderr, "ustack-bench %s: %s\n", bench, what.c_str());
   std::exit(1);
-}
-
-bool want(std::string_view only, std::string_view name) {
-  if (only.empty()) return true;
-  while (!only.empty()) {
-    const auto comma = only.find(',');
-    if (only.substr(0, comma) == name) return true;
-    if (comma == std::string_view::npos) break;
-    only.remove_prefix(comma + 1);
-  }
-  return false;
 }
 
 // Latency figures from per-operation cycles; returns one over the median.
@@ -147,11 +126,22 @@ struct Phase {
   }
 };
 
+// Runs `op` (which returns its own cycles) `n` times as one phase of
+// `per_op` datagrams an operation; `cycles` gets each operation's cycles.
+template <class Op>
+Measured time_ops(const Clock& clk, std::vector<std::uint64_t>& cycles, std::uint64_t n, std::uint64_t per_op, Op&& op) {
+  cycles.clear();
+  Phase ph(clk);
+  for (std::uint64_t i = 0; i < n; ++i) cycles.push_back(op());
+  ph.end(n, n * per_op);
+  return ph.m;
+}
+
 struct Totals {
   std::uint64_t allocs = 0, datagrams = 0;
-  void add(const Phase& p) {
-    allocs += p.m.allocs;
-    datagrams += p.m.datagrams;
+  void add(const Measured& m) {
+    allocs += m.allocs;
+    datagrams += m.datagrams;
   }
 };
 
@@ -204,18 +194,6 @@ struct Rig {
   UdpLayer ua, ub;
   IgmpHost igmp_b;
 
-  static DeviceCaps caps(std::uint8_t n) {
-    DeviceCaps c;
-    c.mac = MacAddr{{0x02, 0, 0, 0, 0, n}};
-    return c;
-  }
-  static StackConfig config(std::uint8_t n) {
-    StackConfig c;
-    c.mac = caps(n).mac;
-    c.ip = Ipv4Cidr{Ipv4Addr{10, 0, 0, n}, 24};
-    c.gratuitous_arp_on_start = false;
-    return c;
-  }
   static UdpConfig udp_config() {
     UdpConfig c;
     c.max_sockets = kMaxFanout + 8;
@@ -223,9 +201,9 @@ struct Rig {
   }
   Rig(const char* name, rte_mempool* pool)
       : bench(name),
-        wire(4096, caps(1), caps(2)),
-        a(wire.a(), config(1), pool, clk.now()),
-        b(wire.b(), config(2), pool, clk.now()),
+        wire(4096, pair_caps(1), pair_caps(2)),
+        a(wire.a(), pair_config(1), pool, clk.now()),
+        b(wire.b(), pair_config(2), pool, clk.now()),
         ua(a.stack(), udp_config()),
         ub(b.stack(), udp_config()),
         igmp_b(b.stack(), IgmpConfig{}) {}
@@ -306,17 +284,14 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
   r.check(at_b, "warm-up");
 
   if (want(opt.only, "oneway")) {
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(one_way());
-    ph.end(opt.iterations, opt.iterations);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, 1, one_way);
+    total.add(m);
     r.check(at_b, "udp_oneway64");
     CaseResult c;
     c.name = "udp_oneway64";
     c.what = "64-byte datagram, send call until the receiver's callback (kernel: sendto until recvfrom returns)";
     c.shown = show::kLatency | show::kAllocs;
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), 1);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), 1);
     c.note = "ustack: send_to() (copy into an mbuf) .. sender's loop flushes .. receiver's loop: rx_burst, "
              "Ethernet, IPv4, UDP (software checksums both ends), socket queue, callback; two stacks on the "
              "in-memory pair, one thread. kernel: 127.0.0.1, nonblocking sockets busy-polled in this thread";
@@ -334,11 +309,8 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
       return at_a.last_tsc - t0;
     };
     for (int i = 0; i < 1000; ++i) rr();
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(rr());
-    ph.end(opt.iterations, 2 * opt.iterations);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, 2, rr);
+    total.add(m);
     at_b.echo = false;
     r.check(at_a, "udp_rr64");
     r.check(at_b, "udp_rr64");
@@ -347,7 +319,7 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     c.what = "64-byte datagram to an echo socket and back, one in flight";
     c.shown = show::kLatency | show::kOps | show::kPps | show::kAllocs;
     c.ops_unit = "rt/s";
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), 2);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), 2);
     c.note = "ustack: the echo socket recv_from()s (copy) and send_to()s (copy) in its callback; the sender's "
              "callback ends the round trip. kernel: sendto, recvfrom, sendto, recvfrom on 127.0.0.1, this thread";
     out.push_back(std::move(c));
@@ -394,7 +366,7 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     Phase ph(r.clk);
     for (std::uint64_t i = 0; i < bursts; ++i) burst(true);
     ph.end(bursts, bursts * kBurst);
-    total.add(ph);
+    total.add(ph.m);
     at_b.advance = false;
     r.check(at_b, "udp_pps");
     CaseResult c;
@@ -415,19 +387,9 @@ std::vector<CaseResult> run_udp_ustack(const UdpOptions& opt, rte_mempool* pool)
     out.push_back(std::move(c));
   }
 
-  {
-    CaseResult c;
-    c.name = "udp_allocs";
-    c.what = "heap allocations on the lcore thread per datagram, over every measured ustack phase above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.datagrams;
-    c.ustack.allocs_per_pkt = total.datagrams ? static_cast<double>(total.allocs) / static_cast<double>(total.datagrams) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.datagrams) + " datagrams: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.datagrams) +
-                                     " datagrams: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("udp_allocs",
+                            "heap allocations on the lcore thread per datagram, over every measured ustack phase above",
+                            total.allocs, total.datagrams, "datagrams"));
   return out;
 }
 
@@ -470,11 +432,8 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
     };
     for (int i = 0; i < 1000; ++i) fan_out();
     r.check(sink, "warm-up");
-    cycles.clear();
-    Phase ph(r.clk);
-    for (std::uint64_t i = 0; i < opt.iterations; ++i) cycles.push_back(fan_out());
-    ph.end(opt.iterations, opt.iterations * n);
-    total.add(ph);
+    const Measured m = time_ops(r.clk, cycles, opt.iterations, n, fan_out);
+    total.add(m);
     r.check(sink, "mcast fan-out");
     if (sink.delivered != (opt.iterations + 1000) * n) fail("mcast", "a member got a datagram twice");
     for (UdpSocket* s : members) {
@@ -487,7 +446,7 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
              ", send call until the last member's callback";
     c.shown = show::kLatency | show::kPps | show::kAllocs;
     // pps: copies delivered per second at the median datagram.
-    fill_rates(c.ustack, ph.m, fill_samples(c.ustack, r.clk, cycles), n);
+    fill_rates(c.ustack, m, fill_samples(c.ustack, r.clk, cycles), n);
     if (n == opt.fanout.front())
       c.note = "pps and ns/pkt count delivered copies (N per datagram). ustack: N sockets with reuse bound to "
                "239.255.0.1:port on the receiving stack, each joined through its IgmpHost; all but the last get "
@@ -497,52 +456,13 @@ std::vector<CaseResult> run_mcast_ustack(const UdpOptions& opt, rte_mempool* poo
     out.push_back(std::move(c));
   }
 
-  {
-    CaseResult c;
-    c.name = "mcast_allocs";
-    c.what = "heap allocations on the lcore thread per delivered datagram, over every fan-out above";
-    c.shown = show::kAllocs;
-    c.ustack.samples = total.datagrams;
-    c.ustack.allocs_per_pkt = total.datagrams ? static_cast<double>(total.allocs) / static_cast<double>(total.datagrams) : 0;
-    c.kernel_note = "not comparable (the kernel's allocations are not this process's)";
-    c.goal = total.allocs == 0 ? "0 allocations in " + std::to_string(total.datagrams) + " deliveries: met"
-                               : std::to_string(total.allocs) + " allocations in " + std::to_string(total.datagrams) +
-                                     " deliveries: MISSED (must be 0)";
-    out.push_back(std::move(c));
-  }
+  out.push_back(allocs_case("mcast_allocs",
+                            "heap allocations on the lcore thread per delivered datagram, over every fan-out above",
+                            total.allocs, total.datagrams, "deliveries"));
   return out;
 }
 
 // --- kernel ------------------------------------------------------------------
-
-struct KernelError {
-  std::string what;
-};
-
-std::string errno_text(const char* call) { return std::string(call) + ": " + std::strerror(errno); }
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_ = -1;
-};
 
 sockaddr_in inet(const char* ip, std::uint16_t port) {
   sockaddr_in a{};
@@ -619,12 +539,9 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
   for (int i = 0; i < 2000; ++i) one_way();
 
   if (CaseResult* cr = find(cases, "udp_oneway64")) {
-    cycles.clear();
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(one_way());
-    ph.end(opt.kernel_iterations, opt.kernel_iterations);
+    const Measured m = time_ops(clk, cycles, opt.kernel_iterations, 1, one_way);
     Figures f;
-    fill_rates(f, ph.m, fill_samples(f, clk, cycles), 1);
+    fill_rates(f, m, fill_samples(f, clk, cycles), 1);
     cr->kernel = f;
   }
 
@@ -640,12 +557,9 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
       return rte_rdtsc() - t0;
     };
     for (int i = 0; i < 1000; ++i) rr();
-    cycles.clear();
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(rr());
-    ph.end(opt.kernel_iterations, 2 * opt.kernel_iterations);
+    const Measured m = time_ops(clk, cycles, opt.kernel_iterations, 2, rr);
     Figures f;
-    fill_rates(f, ph.m, fill_samples(f, clk, cycles), 2);
+    fill_rates(f, m, fill_samples(f, clk, cycles), 2);
     cr->kernel = f;
   }
 
@@ -662,16 +576,13 @@ void run_udp_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
       return rte_rdtsc() - t0;
     };
     for (int i = 0; i < 200; ++i) burst();
-    cycles.clear();
     cycles.reserve(bursts);
-    Phase ph(clk);
-    for (std::uint64_t i = 0; i < bursts; ++i) cycles.push_back(burst());
-    ph.end(bursts, bursts * kBurst);
+    const Measured m = time_ops(clk, cycles, bursts, kBurst, burst);
     Figures f;
     std::vector<std::uint64_t> all = cycles;
     fill_samples(f, clk, all);
     const double med = median_ns(clk, cycles);
-    fill_rates(f, ph.m, med > 0 ? 1e9 / med : 0, kBurst);
+    fill_rates(f, m, med > 0 ? 1e9 / med : 0, kBurst);
     cr->kernel = f;
     if (const auto at = cr->note.find("@KW"); at != std::string::npos) cr->note.replace(at, 3, fmt("%.0f", f.pps_wall));
   }
@@ -723,17 +634,14 @@ void run_mcast_kernel(const UdpOptions& opt, std::vector<CaseResult>& cases) {
         return rte_rdtsc() - t0;
       };
       for (int i = 0; i < 200; ++i) fan_out();
-      cycles.clear();
-      Phase ph(clk);
-      for (std::uint64_t i = 0; i < opt.kernel_iterations; ++i) cycles.push_back(fan_out());
-      ph.end(opt.kernel_iterations, opt.kernel_iterations * n);
+      const Measured m = time_ops(clk, cycles, opt.kernel_iterations, n, fan_out);
       // No member may hold a second copy of anything.
-      for (const Fd& m : members) {
+      for (const Fd& member : members) {
         std::uint8_t b = 0;
-        if (::recv(m.get(), &b, 1, 0) >= 0) throw KernelError{"a member received a datagram twice"};
+        if (::recv(member.get(), &b, 1, 0) >= 0) throw KernelError{"a member received a datagram twice"};
       }
       Figures f;
-      fill_rates(f, ph.m, fill_samples(f, clk, cycles), n);
+      fill_rates(f, m, fill_samples(f, clk, cycles), n);
       cr->kernel = f;
     } catch (const KernelError& e) {
       cr->kernel_note = std::string("kernel multicast over lo (group ") + gname + "): " + e.what;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <string_view>
+#include <utility>
 
 namespace ustack {
 namespace {
@@ -149,17 +150,29 @@ void rss_fields(Json& j, const RssInfo& rss) {
   j.str("note", rss.note);
 }
 
+// A service's counters, in their JSON order. The totals over the lcores
+// (tcp_services, and udp_services' echo ports) sum exactly these.
+template <class Snapshot>
+using Counters = std::pair<std::string_view, std::uint64_t Snapshot::*>;
+
+constexpr Counters<ServiceSnapshot> kServiceCounters[] = {
+    {"connections", &ServiceSnapshot::connections}, {"active", &ServiceSnapshot::active},
+    {"completed", &ServiceSnapshot::completed},     {"failed", &ServiceSnapshot::failed},
+    {"bytes_in", &ServiceSnapshot::bytes_in},       {"bytes_out", &ServiceSnapshot::bytes_out},
+};
+
+constexpr Counters<UdpServiceSnapshot> kUdpServiceCounters[] = {
+    {"datagrams_in", &UdpServiceSnapshot::datagrams_in}, {"bytes_in", &UdpServiceSnapshot::bytes_in},
+    {"datagrams_out", &UdpServiceSnapshot::datagrams_out}, {"bytes_out", &UdpServiceSnapshot::bytes_out},
+    {"send_failed", &UdpServiceSnapshot::send_failed},   {"queue_drops", &UdpServiceSnapshot::queue_drops},
+};
+
 void service_fields(Json& j, const ServiceSnapshot& s) {
   j.open();
   j.str("kind", s.kind);
   j.u64("port", s.port);
   if (s.kind == "source") j.u64("source_bytes", s.source_bytes);
-  j.u64("connections", s.connections);
-  j.u64("active", s.active);
-  j.u64("completed", s.completed);
-  j.u64("failed", s.failed);
-  j.u64("bytes_in", s.bytes_in);
-  j.u64("bytes_out", s.bytes_out);
+  for (const auto& [key, field] : kServiceCounters) j.u64(key, s.*field);
   j.close();
 }
 
@@ -168,12 +181,7 @@ void udp_service_fields(Json& j, const UdpServiceSnapshot& s) {
   j.str("kind", s.kind);
   j.str("target", s.target);
   j.str("status", s.status);
-  j.u64("datagrams_in", s.datagrams_in);
-  j.u64("bytes_in", s.bytes_in);
-  j.u64("datagrams_out", s.datagrams_out);
-  j.u64("bytes_out", s.bytes_out);
-  j.u64("send_failed", s.send_failed);
-  j.u64("queue_drops", s.queue_drops);
+  for (const auto& [key, field] : kUdpServiceCounters) j.u64(key, s.*field);
   if (s.kind == "join") {
     j.u64("feed", s.feed);
     j.u64("missing", s.missing);
@@ -418,13 +426,7 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
       ServiceSnapshot sum = lcores[0].services[k];
       for (std::size_t i = 1; i < lcores.size(); ++i) {
         if (k >= lcores[i].services.size()) continue;
-        const ServiceSnapshot& o = lcores[i].services[k];
-        sum.connections += o.connections;
-        sum.active += o.active;
-        sum.completed += o.completed;
-        sum.failed += o.failed;
-        sum.bytes_in += o.bytes_in;
-        sum.bytes_out += o.bytes_out;
+        for (const auto& [key, field] : kServiceCounters) sum.*field += lcores[i].services[k].*field;
       }
       service_fields(j, sum);
     }
@@ -440,13 +442,7 @@ std::string stats_json(double uptime_s, const std::vector<LcoreSnapshot>& lcores
       if (sum.kind == "udp-echo") {
         for (std::size_t i = 1; i < lcores.size(); ++i) {
           if (k >= lcores[i].udp_services.size()) continue;
-          const UdpServiceSnapshot& o = lcores[i].udp_services[k];
-          sum.datagrams_in += o.datagrams_in;
-          sum.bytes_in += o.bytes_in;
-          sum.datagrams_out += o.datagrams_out;
-          sum.bytes_out += o.bytes_out;
-          sum.send_failed += o.send_failed;
-          sum.queue_drops += o.queue_drops;
+          for (const auto& [key, field] : kUdpServiceCounters) sum.*field += lcores[i].udp_services[k].*field;
         }
       }
       udp_service_fields(j, sum);

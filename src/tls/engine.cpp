@@ -201,6 +201,41 @@ Buf Engine::take_output(Level level) {
   return out;
 }
 
+// A message we send: it joins the transcript and `level`'s output.
+void Engine::send_message(Level level, const Buf& msg) {
+  transcript_.add(msg);
+  Buf& out = out_[idx(level)];
+  out.insert(out.end(), msg.begin(), msg.end());
+}
+
+// Our Finished (§4.4.4): the transcript so far, keyed by our handshake secret.
+void Engine::send_finished(const Secret& my_hs) {
+  const Secret vd = finished_verify_data(*suite_, my_hs.bytes(), transcript_.current().bytes());
+  Buf m;
+  emit_finished(m, Finished{Buf(vd.bytes().begin(), vd.bytes().end())});
+  send_message(Level::handshake, m);
+}
+
+// The peer's Finished must be the transcript so far, keyed by its handshake secret.
+Status Engine::check_finished(Bytes body, const Secret& peer_hs, const char* mismatch) {
+  auto fin = parse_finished(body, suite_->hash_len);
+  if (!fin) return fail(Alert::decode_error, "malformed Finished");
+  const Secret expect = finished_verify_data(*suite_, peer_hs.bytes(), transcript_.current().bytes());
+  if (!equal_ct(expect.bytes(), fin->verify_data)) return fail(Alert::decrypt_error, mismatch);
+  return Status::success();
+}
+
+// §7.1: the application traffic and exporter secrets, over the transcript
+// through the server's Finished.
+void Engine::derive_application_secrets() {
+  ks_.to_master();
+  const Secret th = transcript_.current();
+  c_ap_ = ks_.derive(label::c_ap_traffic, th.bytes());
+  s_ap_ = ks_.derive(label::s_ap_traffic, th.bytes());
+  const Secret exp = ks_.derive(label::exp_master, th.bytes());
+  sink_.on_keylog("EXPORTER_SECRET", client_random_, exp.bytes());
+}
+
 bool Engine::has_output() const {
   return std::any_of(out_.begin(), out_.end(), [](const Buf& b) { return !b.empty(); });
 }
@@ -396,8 +431,7 @@ Status Engine::client_send_hello(bool after_hrr) {
     const Secret binder = finished_verify_data(*psk_suite, bk.bytes(), transcript_.current_with(*psk_suite, truncated).bytes());
     std::copy(binder.bytes().begin(), binder.bytes().end(), msg.end() - static_cast<std::ptrdiff_t>(psk_suite->hash_len));
   }
-  transcript_.add(msg);
-  out_[idx(Level::initial)].insert(out_[idx(Level::initial)].end(), msg.begin(), msg.end());
+  send_message(Level::initial, msg);
 
   if (early_offered_) {
     // client_early_traffic_secret = Derive-Secret(Early Secret(PSK), "c e traffic", ClientHello).
@@ -641,28 +675,16 @@ Status Engine::client_on_cv(Bytes body, Bytes whole) {
 
 Status Engine::client_on_finished(Bytes body, Bytes whole) {
   const ClientConfig& c = *client_;
-  auto fin = parse_finished(body, suite_->hash_len);
-  if (!fin) return fail(Alert::decode_error, "malformed Finished");
-  const Secret expect = finished_verify_data(*suite_, s_hs_.bytes(), transcript_.current().bytes());
-  if (!equal_ct(expect.bytes(), fin->verify_data)) return fail(Alert::decrypt_error, "server Finished does not verify");
+  if (const Status st = check_finished(body, s_hs_, "server Finished does not verify"); !st) return st;
   transcript_.add(whole);
-  ks_.to_master();
-  {
-    const Secret th = transcript_.current();
-    c_ap_ = ks_.derive(label::c_ap_traffic, th.bytes());
-    s_ap_ = ks_.derive(label::s_ap_traffic, th.bytes());
-    const Secret exp = ks_.derive(label::exp_master, th.bytes());
-    sink_.on_keylog("EXPORTER_SECRET", client_random_, exp.bytes());
-  }
+  derive_application_secrets();
   announce(Level::application, Direction::read, "SERVER_TRAFFIC_SECRET_0", s_ap_);
 
   if (early_accepted_ && !c.quic) {  // RFC 9001 §8.3: QUIC has no EndOfEarlyData
     Buf eoed;
     emit_end_of_early_data(eoed);
-    transcript_.add(eoed);
-    out_[idx(Level::early)].insert(out_[idx(Level::early)].end(), eoed.begin(), eoed.end());
+    send_message(Level::early, eoed);
   }
-  Buf& hs = out_[idx(Level::handshake)];
   if (cert_requested_) {
     const bool send = my_scheme_ != 0 && !c.cert_chain.empty();
     Certificate cert;
@@ -672,8 +694,7 @@ Status Engine::client_on_finished(Bytes body, Bytes whole) {
     }
     Buf m;
     emit_certificate(m, cert);
-    transcript_.add(m);
-    hs.insert(hs.end(), m.begin(), m.end());
+    send_message(Level::handshake, m);
     if (send) {
       CertificateVerify cv;
       cv.scheme = my_scheme_;
@@ -681,17 +702,10 @@ Status Engine::client_on_finished(Bytes body, Bytes whole) {
       if (!sign(c.key.get(), my_scheme_, content, cv.signature)) return fail(Alert::internal_error, "signing failed");
       m.clear();
       emit_certificate_verify(m, cv);
-      transcript_.add(m);
-      hs.insert(hs.end(), m.begin(), m.end());
+      send_message(Level::handshake, m);
     }
   }
-  {
-    const Secret vd = finished_verify_data(*suite_, c_hs_.bytes(), transcript_.current().bytes());
-    Buf m;
-    emit_finished(m, Finished{Buf(vd.bytes().begin(), vd.bytes().end())});
-    transcript_.add(m);
-    hs.insert(hs.end(), m.begin(), m.end());
-  }
+  send_finished(c_hs_);
   res_master_ = ks_.derive(label::res_master, transcript_.current().bytes());
   ks_.wipe();
   c_hs_.wipe();
@@ -869,8 +883,7 @@ Status Engine::server_on_client_hello(Bytes body, Bytes whole) {
     hrr.extensions.push_back({ext::supported_versions, make_u16(kTls13)});
     Buf m;
     emit_server_hello(m, hrr);
-    transcript_.add(m);
-    out_[idx(Level::initial)].insert(out_[idx(Level::initial)].end(), m.begin(), m.end());
+    send_message(Level::initial, m);
     hrr_ = true;
     hrr_suite_ = suite_id;
     hrr_group_ = g;
@@ -956,8 +969,7 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
   sh.extensions.push_back({ext::supported_versions, make_u16(kTls13)});
   Buf m;
   emit_server_hello(m, sh);
-  transcript_.add(m);
-  out_[idx(Level::initial)].insert(out_[idx(Level::initial)].end(), m.begin(), m.end());
+  send_message(Level::initial, m);
 
   ks_.to_handshake(ecdhe->bytes());
   {
@@ -968,7 +980,6 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
   announce(Level::handshake, Direction::write, "SERVER_HANDSHAKE_TRAFFIC_SECRET", s_hs_);
   announce(Level::handshake, Direction::read, "CLIENT_HANDSHAKE_TRAFFIC_SECRET", c_hs_);
 
-  Buf& hs = out_[idx(Level::handshake)];
   EncryptedExtensions ee;
   if (!sni_.empty()) ee.extensions.push_back({ext::server_name, {}});
   if (!alpn_.empty()) ee.extensions.push_back({ext::alpn, make_alpn({alpn_})});
@@ -980,8 +991,7 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
   if (!c.ee_extension_order.empty()) order_extensions(ee.extensions, c.ee_extension_order);
   m.clear();
   emit_encrypted_extensions(m, ee);
-  transcript_.add(m);
-  hs.insert(hs.end(), m.begin(), m.end());
+  send_message(Level::handshake, m);
 
   if (!resumed_) {
     if (c.request_client_cert) {
@@ -992,8 +1002,7 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
       cr.extensions.push_back({ext::signature_algorithms, make_u16_list(2, schemes)});
       m.clear();
       emit_certificate_request(m, cr);
-      transcript_.add(m);
-      hs.insert(hs.end(), m.begin(), m.end());
+      send_message(Level::handshake, m);
       cert_requested_ = true;
     }
     std::vector<std::uint16_t> client_schemes;
@@ -1015,8 +1024,7 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
     for (const auto& d : c.cert_chain) cert.entries.push_back({d, {}});
     m.clear();
     emit_certificate(m, cert);
-    transcript_.add(m);
-    hs.insert(hs.end(), m.begin(), m.end());
+    send_message(Level::handshake, m);
 
     CertificateVerify cv;
     cv.scheme = my_scheme_;
@@ -1025,24 +1033,10 @@ Status Engine::server_send_flight(const ClientHello& ch, Bytes ch_whole, const K
     if (!ok) return fail(Alert::internal_error, "signing failed");
     m.clear();
     emit_certificate_verify(m, cv);
-    transcript_.add(m);
-    hs.insert(hs.end(), m.begin(), m.end());
+    send_message(Level::handshake, m);
   }
-  {
-    const Secret vd = finished_verify_data(*suite_, s_hs_.bytes(), transcript_.current().bytes());
-    m.clear();
-    emit_finished(m, Finished{Buf(vd.bytes().begin(), vd.bytes().end())});
-    transcript_.add(m);
-    hs.insert(hs.end(), m.begin(), m.end());
-  }
-  ks_.to_master();
-  {
-    const Secret th = transcript_.current();
-    c_ap_ = ks_.derive(label::c_ap_traffic, th.bytes());
-    s_ap_ = ks_.derive(label::s_ap_traffic, th.bytes());
-    const Secret exp = ks_.derive(label::exp_master, th.bytes());
-    sink_.on_keylog("EXPORTER_SECRET", client_random_, exp.bytes());
-  }
+  send_finished(s_hs_);
+  derive_application_secrets();
   announce(Level::application, Direction::write, "SERVER_TRAFFIC_SECRET_0", s_ap_);
   s_ap_.wipe();
   if (early_accepted_ && !c.quic) {
@@ -1098,10 +1092,7 @@ Status Engine::server_on_client_cv(Bytes body, Bytes whole) {
 }
 
 Status Engine::server_on_client_finished(Bytes body, Bytes whole) {
-  auto fin = parse_finished(body, suite_->hash_len);
-  if (!fin) return fail(Alert::decode_error, "malformed Finished");
-  const Secret expect = finished_verify_data(*suite_, c_hs_.bytes(), transcript_.current().bytes());
-  if (!equal_ct(expect.bytes(), fin->verify_data)) return fail(Alert::decrypt_error, "client Finished does not verify");
+  if (const Status st = check_finished(body, c_hs_, "client Finished does not verify"); !st) return st;
   transcript_.add(whole);
   res_master_ = ks_.derive(label::res_master, transcript_.current().bytes());
   ks_.wipe();

@@ -243,6 +243,10 @@ class Engine {
   void announce(Level level, Direction dir, std::string_view keylog_label, const Secret& s);
   void random(MutBytes out);
   std::optional<KeyShare> keygen(std::uint16_t g);
+  void send_message(Level level, const Buf& msg);
+  void send_finished(const Secret& my_hs);
+  Status check_finished(Bytes body, const Secret& peer_hs, const char* mismatch);
+  void derive_application_secrets();
 
   // client
   Status client_send_hello(bool after_hrr);

@@ -8,6 +8,30 @@ namespace ustack::tls {
 namespace {
 constexpr ParseError kTrunc = ParseError::truncated;
 constexpr ParseError kBad = ParseError::malformed;
+
+// An extension body that is one vector<prefix> and nothing after it.
+Result<Bytes> parse_sole_vec(Bytes body, int prefix) {
+  Reader r(body);
+  Bytes v;
+  if (!r.vec(prefix, v)) return kTrunc;
+  if (!r.empty()) return ParseError::bad_length;
+  return v;
+}
+
+// `even` holds big-endian u16s; the caller has checked its length is even.
+std::vector<std::uint16_t> load_u16s(Bytes even) {
+  std::vector<std::uint16_t> out;
+  for (std::size_t i = 0; i < even.size(); i += 2) out.push_back(load_be16(even, i));
+  return out;
+}
+
+// A message body ends with its extensions: they must run to its last byte.
+ParseError parse_final_extensions(Reader& r, Extensions& out) {
+  auto ex = parse_extensions(r);
+  if (!ex) return ex.error();
+  out = std::move(ex.value());
+  return r.empty() ? ParseError::ok : ParseError::bad_length;
+}
 }  // namespace
 
 const std::array<std::uint8_t, 32> kHelloRetryRandom = {
@@ -76,14 +100,11 @@ Result<ClientHello> parse_client_hello(Bytes body) {
       m.legacy_compression_methods.empty()) {
     return kBad;
   }
-  for (std::size_t i = 0; i < suites.size(); i += 2) m.cipher_suites.push_back(load_be16(suites, i));
+  m.cipher_suites = load_u16s(suites);
   // A ClientHello without extensions is TLS 1.2 or older; the engine refuses it.
   if (!r.empty()) {
-    auto ex = parse_extensions(r);
-    if (!ex) return ex.error();
-    m.extensions = std::move(ex.value());
+    if (const auto e = parse_final_extensions(r, m.extensions); e != ParseError::ok) return e;
   }
-  if (!r.empty()) return ParseError::bad_length;
   return m;
 }
 
@@ -114,10 +135,7 @@ Result<ServerHello> parse_server_hello(Bytes body) {
   }
   std::copy(random.begin(), random.end(), m.random.begin());
   if (m.legacy_session_id_echo.size() > 32) return kBad;
-  auto ex = parse_extensions(r);
-  if (!ex) return ex.error();
-  m.extensions = std::move(ex.value());
-  if (!r.empty()) return ParseError::bad_length;
+  if (const auto e = parse_final_extensions(r, m.extensions); e != ParseError::ok) return e;
   return m;
 }
 
@@ -138,10 +156,9 @@ void emit_server_hello(Buf& out, const ServerHello& m) {
 
 Result<EncryptedExtensions> parse_encrypted_extensions(Bytes body) {
   Reader r(body);
-  auto ex = parse_extensions(r);
-  if (!ex) return ex.error();
-  if (!r.empty()) return ParseError::bad_length;
-  return EncryptedExtensions{std::move(ex.value())};
+  EncryptedExtensions m;
+  if (const auto e = parse_final_extensions(r, m.extensions); e != ParseError::ok) return e;
+  return m;
 }
 
 void emit_encrypted_extensions(Buf& out, const EncryptedExtensions& m) {
@@ -156,10 +173,7 @@ Result<CertificateRequest> parse_certificate_request(Bytes body) {
   Reader r(body);
   CertificateRequest m;
   if (!r.vec(1, m.context)) return kTrunc;
-  auto ex = parse_extensions(r);
-  if (!ex) return ex.error();
-  m.extensions = std::move(ex.value());
-  if (!r.empty()) return ParseError::bad_length;
+  if (const auto e = parse_final_extensions(r, m.extensions); e != ParseError::ok) return e;
   return m;
 }
 
@@ -247,10 +261,7 @@ Result<NewSessionTicket> parse_new_session_ticket(Bytes body) {
     return kTrunc;
   }
   if (m.ticket.empty()) return kBad;
-  auto ex = parse_extensions(r);
-  if (!ex) return ex.error();
-  m.extensions = std::move(ex.value());
-  if (!r.empty()) return ParseError::bad_length;
+  if (const auto e = parse_final_extensions(r, m.extensions); e != ParseError::ok) return e;
   return m;
 }
 
@@ -290,14 +301,10 @@ void emit_end_of_early_data(Buf& out) {
 // ---- extension bodies ----
 
 Result<std::vector<std::uint16_t>> parse_u16_list(Bytes body, int prefix) {
-  Reader r(body);
-  Bytes list;
-  if (!r.vec(prefix, list)) return kTrunc;
-  if (!r.empty()) return ParseError::bad_length;
-  if (list.size() % 2 != 0 || list.empty()) return kBad;
-  std::vector<std::uint16_t> out;
-  for (std::size_t i = 0; i < list.size(); i += 2) out.push_back(load_be16(list, i));
-  return out;
+  const auto list = parse_sole_vec(body, prefix);
+  if (!list) return list.error();
+  if (list->size() % 2 != 0 || list->empty()) return kBad;
+  return load_u16s(*list);
 }
 
 Buf make_u16_list(int prefix, std::span<const std::uint16_t> v) {
@@ -317,11 +324,9 @@ Result<std::uint16_t> parse_u16(Bytes body) {
 Buf make_u16(std::uint16_t v) { return Buf{static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)}; }
 
 Result<std::vector<KeyShareEntry>> parse_key_share_ch(Bytes body) {
-  Reader r(body);
-  Bytes list;
-  if (!r.vec(2, list)) return kTrunc;
-  if (!r.empty()) return ParseError::bad_length;
-  Reader lr(list);
+  const auto list = parse_sole_vec(body, 2);
+  if (!list) return list.error();
+  Reader lr(*list);
   std::vector<KeyShareEntry> out;
   while (!lr.empty()) {
     KeyShareEntry e;
@@ -365,12 +370,10 @@ Buf make_key_share_sh(const KeyShareEntry& share) {
 }
 
 Result<std::string> parse_server_name(Bytes body) {
-  Reader r(body);
-  Bytes list;
-  if (!r.vec(2, list)) return kTrunc;
-  if (!r.empty()) return ParseError::bad_length;
-  if (list.empty()) return kBad;
-  Reader lr(list);
+  const auto list = parse_sole_vec(body, 2);
+  if (!list) return list.error();
+  if (list->empty()) return kBad;
+  Reader lr(*list);
   std::string host;
   while (!lr.empty()) {
     std::uint8_t type;
@@ -397,12 +400,10 @@ Buf make_server_name(std::string_view host) {
 }
 
 Result<std::vector<std::string>> parse_alpn(Bytes body) {
-  Reader r(body);
-  Bytes list;
-  if (!r.vec(2, list)) return kTrunc;
-  if (!r.empty()) return ParseError::bad_length;
-  if (list.empty()) return kBad;
-  Reader lr(list);
+  const auto list = parse_sole_vec(body, 2);
+  if (!list) return list.error();
+  if (list->empty()) return kBad;
+  Reader lr(*list);
   std::vector<std::string> out;
   while (!lr.empty()) {
     Bytes name;

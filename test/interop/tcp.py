@@ -52,6 +52,7 @@ without 2 CPUs. Needs curl, nc (netcat-openbsd) and tshark. TCP_KEEP=1 keeps
 the captures and logs of a passing run.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -304,6 +305,22 @@ def start_ustack(exe, ns, wd, name, prefix, app, eal_extra=(), cpus=None):
     return u
 
 
+@contextlib.contextmanager
+def ustack_running(exe, ns, wd, name, prefix, app, cpus=None):
+    """Starts ustack for a section. A Failure inside marks the run failed and prints ustack's log;
+    in any case ustack is killed and its DPDK runtime files removed."""
+    u = start_ustack(exe, ns, wd, name, prefix, app, cpus=cpus)
+    try:
+        yield u
+    except Failure:
+        wd.failed = True
+        u.dump()
+        raise
+    finally:
+        u.kill()
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 def stop_ok(u):
     status = u.stop(timeout=60)
     check(status == 0, f"{os.path.basename(u.log_path)}: exit status after SIGINT {status}")
@@ -323,8 +340,7 @@ def section_lossless(exe, ns, wd, pid):
     stats_json = os.path.join(wd.path, "lossless.json")
     app = ["--tcp-echo", str(ECHO_PORT), "--tcp-discard", str(DISCARD_PORT),
            "--tcp-source", f"{SOURCE_PORT}:{SOURCE_MIB}M", "--pcap-out", capture, "--stats-json", stats_json]
-    u = start_ustack(exe, ns, wd, "lossless", prefix, app)
-    try:
+    with ustack_running(exe, ns, wd, "lossless", prefix, app) as u:
         u.wait_for(r"^ready: ", 30)
         warm_up_arp(ns)
         base = wait_gauges(prefix, {}, timeout=0)
@@ -366,13 +382,6 @@ def section_lossless(exe, ns, wd, pid):
         m = u.wait_for(r"^stats t=.* \| lcore\d+ conns=(\d+) time_wait=(\d+) mbuf_avail=(\d+)$", 10)
         check(True, f"SIGUSR1 prints the gauges: conns={m.group(1)} time_wait={m.group(2)} mbuf_avail={m.group(3)}")
         stop_ok(u)
-    except Failure:
-        wd.failed = True
-        u.dump()
-        raise
-    finally:
-        u.kill()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
 
     doc = read_json(stats_json)
     echo = service(doc, "echo")
@@ -506,8 +515,7 @@ def section_lossy(exe, ns, wd, pid):
     faults = ["--fault-drop", str(DROP), "--fault-seed", str(pid), "--tcp-min-rto-ms", "20"]
     app = ["--tcp-echo", str(ECHO_PORT), "--tcp-source", f"{SOURCE_PORT}:{SOURCE_MIB}M", "--pcap-out", capture,
            "--stats-json", stats_json] + faults
-    u = start_ustack(exe, ns, wd, "lossy", prefix, app)
-    try:
+    with ustack_running(exe, ns, wd, "lossy", prefix, app) as u:
         u.wait_for(r"^ready: ", 30)
         warm_up_arp(ns)
         base = wait_gauges(prefix, {}, timeout=0)
@@ -528,13 +536,6 @@ def section_lossy(exe, ns, wd, pid):
         check(p.returncode == 0 and size == SOURCE_MIB * MIB and sha == want,
               f"curl from --tcp-source with loss: {size} bytes, pattern SHA-256 {'equal' if sha == want else 'DIFFERS'}")
         stop_ok(u)
-    except Failure:
-        wd.failed = True
-        u.dump()
-        raise
-    finally:
-        u.kill()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     doc = read_json(stats_json)
     f = doc["lcores"][0]["faults"]
     check(f["rx"]["dropped"] > 0 and f["tx"]["dropped"] > 0,
@@ -568,22 +569,14 @@ def section_multicore(exe, ns, wd, pid):
     sources = [f"{base}.{100 + i}" for i in range(8)]
     for s in sources:
         ns.exec(["ip", "addr", "add", f"{s}/{ns.prefix}", "dev", ns.peer_if])
-    u = start_ustack(exe, ns, wd, "multicore", prefix, ["--tcp-echo", str(ECHO_PORT), "--pcap-out", capture,
-                                                         "--stats-json", stats_json], cpus=cpus)
-    try:
+    with ustack_running(exe, ns, wd, "multicore", prefix, ["--tcp-echo", str(ECHO_PORT), "--pcap-out", capture,
+                                                            "--stats-json", stats_json], cpus=cpus) as u:
         u.wait_for(r"^ready: .*, 2 lcore\(s\)", 30)
         warm_up_arp(ns)
         r = peer(ns, "many", ns.ustack_ip, ECHO_PORT, MANY_CLIENTS, MANY_MIB * MIB, ",".join(sources))
         check(r["ok"], f"{MANY_CLIENTS} concurrent clients x {MANY_MIB} MiB over 2 lcores: byte-exact "
               f"({r['seconds']:.1f} s) {r['failures']}")
         stop_ok(u)
-    except Failure:
-        wd.failed = True
-        u.dump()
-        raise
-    finally:
-        u.kill()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
     doc = read_json(stats_json)
     per = [l["services"][0]["connections"] for l in sorted(doc["lcores"], key=lambda l: l["queue"])]
     print(f"echo connections per lcore: {per}", flush=True)

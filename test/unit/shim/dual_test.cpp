@@ -47,13 +47,21 @@ std::string res(long r) {
 
 constexpr std::uint32_t kMaskBits = EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
 
+// INADDR_ANY:port, for the UDP bodies' binds.
+sockaddr_in any_addr(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  return a;
+}
+
 // --- adapters -----------------------------------------------------------------
 
 struct KernelApi {
   // A port nothing listens on: the kernel picks a free one, we let it go.
   // (Other programs share this machine's loopback, so fixed ports collide.)
-  static std::uint16_t next_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  static std::uint16_t free_port(int type) {
+    const int fd = ::socket(AF_INET, type, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -63,17 +71,8 @@ struct KernelApi {
     ::close(fd);
     return ntohs(a.sin_port);
   }
-  static std::uint16_t next_udp_port() {
-    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
-    socklen_t l = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l);
-    ::close(fd);
-    return ntohs(a.sin_port);
-  }
+  static std::uint16_t next_port() { return free_port(SOCK_STREAM); }
+  static std::uint16_t next_udp_port() { return free_port(SOCK_DGRAM); }
   int socket(bool) { return ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0); }
   int udp_socket(bool) { return ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0); }
   int bind_plain(int h, const sockaddr_in& a) { return ::bind(h, reinterpret_cast<const sockaddr*>(&a), sizeof a); }
@@ -374,9 +373,7 @@ Trace body_udp(Api& api) {
   const std::uint16_t port = Api::next_udp_port();
   const std::uint16_t cport = Api::next_udp_port();
   const auto sa = api.server(port);
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(cport);
+  const sockaddr_in any = any_addr(cport);
   const int s = api.udp_socket(true);
   tr.push_back("bind " + res(api.bind_plain(s, sa)));
   const int s2 = api.udp_socket(true);
@@ -438,9 +435,7 @@ Trace body_membership(Api& api) {
   const in_addr s1{htonl(0x0a000001)};
   const in_addr s2{htonl(0x0a000002)};
   const int s = api.udp_socket(true);
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(Api::next_udp_port());
+  const sockaddr_in any = any_addr(Api::next_udp_port());
   tr.push_back("bind " + res(api.bind_plain(s, any)));
   auto call = [&](const char* what, int name, auto val, socklen_t len = sizeof(decltype(val))) {
     errno = 0;
@@ -621,9 +616,7 @@ Trace body_reuse_after_join(Api& api) {
   Trace tr;
   const in_addr g{htonl(0xef010204)};  // 239.1.2.4
   const std::uint16_t port = Api::next_udp_port();
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(port);
+  const sockaddr_in any = any_addr(port);
   const int one = 1;
   const ip_mreq m{g, api.local_if()};
   auto step = [&](const char* what, int r) { tr.push_back(std::string(what) + " " + res(r)); };
@@ -655,8 +648,7 @@ Trace body_reuse_after_join(Api& api) {
   }
   // After bind: the flag still counts for the binds that follow.
   const std::uint16_t port2 = Api::next_udp_port();
-  sockaddr_in any2 = any;
-  any2.sin_port = htons(port2);
+  const sockaddr_in any2 = any_addr(port2);
   const int s4 = api.udp_socket(true);
   step("bind-4", api.bind_plain(s4, any2));
   step("reuse-4-after-bind", api.setopt(s4, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one));
