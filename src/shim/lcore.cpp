@@ -297,6 +297,13 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
     case CmdOp::abort:
       s.closing = true;
       s.abort_on_close = c.op == CmdOp::abort;
+      // A UDP socket lets its port go at once, as close(2) does: a bind the
+      // thread sends next (even in this batch) finds the port free.
+      if (s.kind == Kind::udp) {
+        s.udp->close();  // frees what it still queues
+        s.udp = nullptr;
+        s.kind = Kind::idle;
+      }
       mark_dirty(g);
       break;
     case CmdOp::udp_bind:
