@@ -102,9 +102,10 @@ struct Handle {
   // socket there (udp_bind): the user's handle is the primary; each other
   // lcore has a hidden member listener or UDP socket in that lcore's channel,
   // with its own eventfd. `members[l]` is the id of lcore l's member (kNone
-  // for the primary's own lcore, or a lcore without UDP); `ep` the epoll fd
-  // over every eventfd (the primary's too), which is what the user polls. A
-  // UDP handle has its `ep` from socket() on, so its fd never changes.
+  // for the primary's own lcore; UDP: also for an lcore of another host);
+  // `ep` the epoll fd over every eventfd (the primary's too), which is what
+  // the user polls. A UDP handle has its `ep` from socket() on, so its fd
+  // never changes.
   std::vector<std::uint32_t> members;
   int ep = -1;
   std::uint32_t next_accept = 0;  // the lcore accept() looks at first (round robin)
@@ -610,7 +611,7 @@ struct ThreadState {
   //
   // RSS steers each datagram to some lcore, and each lcore's UdpLayer owns
   // only its own sockets, so a bound UDP handle on a hub with several lcores
-  // has a member UdpSocket on every other lcore (with UDP), bound to the same
+  // has a member UdpSocket on every other lcore of its host (spans_to), bound to the same
   // address and port: a datagram finds a socket wherever it lands instead of
   // an ICMP port unreachable. The members are opened the first time the
   // handle needs them (bind, the implicit bind of connect/sendto, a membership
@@ -620,7 +621,7 @@ struct ThreadState {
   Handle& at(int hd) { return links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per]; }
 
   // The handle lcore `l` has for primary `hd`: the primary itself, its
-  // member, or -1 (that lcore runs no UDP).
+  // member, or -1 (none there).
   int on_lcore(int hd, const Handle& h, std::uint32_t l) const {
     if (l == static_cast<std::uint32_t>(hd) / per) return hd;
     if (l >= h.members.size() || h.members[l] == kNone) return -1;
@@ -1589,7 +1590,8 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
     // An ephemeral port first, as Linux's autobind; on several lcores the
     // same port on each (an unbound socket may be open there already, for
     // a membership call).
-    if (s.spans(hd) ? h->bind_port == 0 : !h->udp_open) {
+    // (!udp_open implies an unbound socket; spans() is looked at only then.)
+    if (h->bind_port == 0 && (!h->udp_open || s.spans(hd))) {
       const int r = s.udp_bind(hd, 0, 0);
       if (r) return fail(r);
       h = s.get(hd);
