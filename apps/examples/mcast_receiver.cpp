@@ -6,8 +6,9 @@
 //
 //   ustack-mcast-receiver [EAL args] -- --ip A.B.C.D/N [ustack options] -- GROUP PORT [SOURCE]
 //
-// Receives until SIGINT/SIGTERM, then leaves the group, prints how many
-// datagrams and bytes it received and exits 0.
+// Receives until SIGINT/SIGTERM (the group's datagrams, and unicast ones to
+// the port), then leaves the group, prints how many datagrams and bytes it
+// received and exits 0.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -38,9 +39,10 @@ int receive(ustack::shim::Hub& hub, const std::atomic<bool>& stop, const Args& a
     std::fprintf(stderr, "mcast-receiver: %s\n", err.c_str());
     return 1;
   }
-  // ustack: membership lives on the first lcore (queue 0's IgmpHost), so the
-  // socket is opened there; socket() would pick an lcore round-robin.
-  const int fd = t->socket_on(0, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  // ustack: with several lcores the bound socket spans them all (unicast to
+  // the port is read whichever queue RSS picks) and the join goes to the
+  // lcore with the IgmpHost, whichever lcore socket() picked.
+  const int fd = t->socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     std::fprintf(stderr, "mcast-receiver: socket: %s\n", std::strerror(errno));
     return 1;

@@ -60,9 +60,15 @@ class Thread {
   // The socket lives on the lcores in turn (round robin).
   int socket(int domain, int type, int protocol);
   // The socket lives on lcore `lcore` (an index into the stack's lcores):
-  // its connect, or its UDP socket. A TCP listener spans every lcore
-  // whichever lcore its handle is on (see listen).
+  // its connect, or a UDP socket's sends. A TCP listener, and a bound UDP
+  // socket, span every lcore whichever lcore the handle is on (see listen,
+  // bind).
   int socket_on(unsigned lcore, int domain, int type, int protocol);
+  // UDP on a hub with several lcores: binds the port on every lcore of the
+  // host (RSS may steer a datagram to any), the same port on each (port 0:
+  // an ephemeral port free on all; so for connect's and sendto's implicit
+  // bind). Fails as a whole (EADDRINUSE if the port is taken on any lcore),
+  // leaving the socket unbound. close() closes every lcore's socket.
   int bind(int h, const sockaddr* addr, socklen_t len);
   // Listens on every lcore of the hub (each lcore's TCP owns only the
   // connections RSS steers to it, so any lcore may see a SYN): one listener
@@ -83,7 +89,8 @@ class Thread {
   // above the path MTU (ustack never fragments); EAGAIN when the command
   // ring is full. On a TCP handle, send() (EISCONN with `to`).
   ssize_t sendto(int h, const void* buf, std::size_t len, int flags, const sockaddr* to, socklen_t tolen);
-  // UDP: the oldest datagram and its sender; longer than `len`: truncated
+  // UDP: the oldest datagram and its sender (on several lcores: from the
+  // lcores in turn, each lcore's in arrival order); longer than `len`: truncated
   // (MSG_TRUNC: returns the datagram's length). flags: MSG_DONTWAIT,
   // MSG_PEEK, MSG_TRUNC. On a TCP handle, recv() and the peer's address.
   ssize_t recvfrom(int h, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen);
@@ -108,8 +115,11 @@ class Thread {
   // (ip_mreq_source); set and get: IP_MULTICAST_TTL (default 1),
   // IP_MULTICAST_LOOP (default 0: ustack does not loop a socket's multicast
   // back unless asked; Linux's default is 1), IP_MULTICAST_IF (in_addr,
-  // default INADDR_ANY). Membership needs the lcore that owns IGMP (queue
-  // 0's in ustack::Process: use socket_on(0, ...)), elsewhere ENODEV.
+  // default INADDR_ANY). Membership is applied on the lcore that owns IGMP
+  // (queue 0's in ustack::Process), whichever lcore the handle is on, and
+  // the group's datagrams are read through the handle; ENODEV when no lcore
+  // of the host has IGMP. TTL, loop and interface apply to the handle's
+  // own lcore, which sends.
   // Lengths and errno as Linux: set: a length short of the option EINVAL, a
   // null value EFAULT, an unknown option or level ENOPROTOOPT; get: the
   // value cut to *len (TTL and LOOP as one byte when *len < sizeof(int)), a
@@ -125,9 +135,10 @@ class Thread {
   int set_nonblocking(int h, bool on);
 
   // The handle's eventfd (owned by the handle: closed by close()), -1 and
-  // EBADF for a bad handle. A listener on a hub with several lcores gives an
-  // epoll fd over its lcores' eventfds instead: pollable like an eventfd,
-  // readable exactly while some lcore has a connection to accept.
+  // EBADF for a bad handle. A listener or a UDP socket on a hub with several
+  // lcores gives an epoll fd over its lcores' eventfds instead (a UDP
+  // socket from socket() on): pollable like an eventfd, readable exactly
+  // while some lcore has a connection to accept, or a datagram or error.
   int eventfd(int h);
   // The handle's readiness as EPOLLIN / EPOLLOUT / EPOLLERR / EPOLLHUP /
   // EPOLLRDHUP bits, as Linux's poll would report them. Reporting EPOLLOUT

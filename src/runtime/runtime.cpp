@@ -529,9 +529,9 @@ bool Runtime::setup(const AppOptions& opts, std::string& err) {
     // UDP on every lcore; IGMP (and with it the port's multicast filter) on queue 0 only.
     const IgmpConfig icfg;
     UdpLayer& udp = st->engine->enable_udp(ucfg, q == 0 ? &icfg : nullptr);
-    // The shim's lcore half, with this lcore's TCP and UDP: SOCK_DGRAM
-    // handles work on every lcore, multicast membership on queue 0's only
-    // (the others answer ENODEV; see docs/api.md).
+    // The shim's lcore half, with this lcore's TCP and UDP: a bound
+    // SOCK_DGRAM handle spans every lcore, and its membership calls go to
+    // queue 0's IgmpHost whichever lcore the handle is on (docs/api.md).
     if (opts.shim_threads > 0) {
       shim::LcoreConfig shc;
       shc.max_threads = opts.shim_threads;

@@ -89,10 +89,13 @@
 namespace ustack::shim {
 
 // udp_bind / udp_connect open the lcore's UdpSocket on first use (value bit
-// 0: SO_REUSEADDR); udp_send carries one datagram (addr/port 0: the
-// connected peer).
+// 0: SO_REUSEADDR; udp_bind, bit 1: the port must be free of every other
+// socket, reuse or not, as an ephemeral port is); their result carries the
+// socket's bound port in Completion::port. udp_unbind takes a bound socket
+// off its port again (a bind that failed on another lcore is undone).
+// udp_send carries one datagram (addr/port 0: the connected peer).
 enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send,
-                                  udp_mcast };
+                                  udp_mcast, udp_unbind };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 // udp_mcast: an IPPROTO_IP multicast option, in Command::port; the group in
 // addr, the source or the option's value (ttl, loop, interface address; host
@@ -123,7 +126,7 @@ enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted
 struct Completion {
   std::uint32_t id = 0;
   CplOp op = CplOp::result;
-  std::uint16_t port = 0;     // accepted: the peer's port; connected: our (local) port
+  std::uint16_t port = 0;     // accepted: the peer's port; connected: our (local) port; result of udp_bind/udp_connect: the bound port
   std::uint32_t addr = 0;     // accepted: the peer's address; connected: our address
   std::int32_t value = 0;     // result / closed: errno (0 ok); accepted: the new id; data: bytes
   std::uint64_t mbuf = 0;     // data: the rte_mbuf chain; accepted: local address << 16 | local port

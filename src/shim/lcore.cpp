@@ -297,6 +297,13 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
     case CmdOp::abort:
       s.closing = true;
       s.abort_on_close = c.op == CmdOp::abort;
+      // A UDP socket lets its port go at once, as close(2) does: a bind the
+      // thread sends next (even in this batch) finds the port free.
+      if (s.kind == Kind::udp) {
+        s.udp->close();  // frees what it still queues
+        s.udp = nullptr;
+        s.kind = Kind::idle;
+      }
       mark_dirty(g);
       break;
     case CmdOp::udp_bind:
@@ -311,11 +318,29 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
         s.result = ENOBUFS;
         break;
       }
-      const UdpStatus st = c.op == CmdOp::udp_bind ? s.udp->bind(Ipv4Addr{c.addr}, c.port)
-                                                   : s.udp->connect(Ipv4Addr{c.addr}, c.port);
+      UdpStatus st;
+      if (c.op == CmdOp::udp_connect) {
+        st = s.udp->connect(Ipv4Addr{c.addr}, c.port);
+      } else if (c.value & 2) {
+        // An ephemeral port another lcore picked: free here too, even of
+        // sockets that would share it (UdpLayer::bind's own pick never shares).
+        s.udp->set_reuse(false);
+        st = s.udp->bind(Ipv4Addr{c.addr}, c.port);
+        s.udp->set_reuse((c.value & 1) != 0);
+      } else {
+        st = s.udp->bind(Ipv4Addr{c.addr}, c.port);
+      }
       s.result = errno_of(st);
+      s.result_port = s.udp->local().port;
       break;
     }
+    case CmdOp::udp_unbind:
+      s.result_pending = true;
+      mark_dirty(g);
+      s.result = 0;
+      s.result_port = 0;
+      if (s.kind == Kind::udp) s.udp->unbind();
+      break;
     case CmdOp::udp_mcast:
       s.result_pending = true;
       mark_dirty(g);
@@ -621,7 +646,7 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     return true;
   }
   if (s.result_pending) {
-    if (!emit(g, Completion{.id = id, .op = CplOp::result, .value = s.result})) return false;
+    if (!emit(g, Completion{.id = id, .op = CplOp::result, .port = s.result_port, .value = s.result})) return false;
     s.result_pending = false;
   }
   if (s.kind == Kind::idle) return true;

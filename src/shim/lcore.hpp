@@ -74,6 +74,12 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   Channel& channel(std::uint32_t i) { return *channels_[i]; }
   rte_mempool* pool() const { return pool_; }
   bool has_udp() const { return udp_ != nullptr; }
+  // This lcore's UDP has an IgmpHost: multicast membership calls work here
+  // (queue 0's lcore in the runtime), elsewhere they fail with ENODEV.
+  bool has_igmp() const { return udp_ && udp_->igmp(); }
+  // The stack's address (host order). A handle spans only the lcores that
+  // serve the same address: every lcore of a Process does.
+  std::uint32_t local_addr() const { return tcp_.stack().config().ip.addr.v; }
   std::size_t udp_max_payload() const { return udp_max_payload_; }
   const TcpConnOptions& tcp_defaults() const { return tcp_.config().defaults; }
   const LcoreConfig& config() const { return cfg_; }
@@ -92,6 +98,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool announced = true;        // accepted: the thread has been told (Accepted pushed)
     bool result_pending = false;
     std::int32_t result = 0;
+    std::uint16_t result_port = 0;  // udp_bind / udp_connect: the socket's bound port
     bool connected_pending = false;
     bool eof_sent = false;
     bool tcp_gone = false;        // on_closed came: the TcpConnId is dead

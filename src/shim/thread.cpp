@@ -58,6 +58,7 @@ struct Handle {
   bool out_ready = false;     // ...once a Connected or Writable completion says so
   bool result_ready = false;
   int result = 0;
+  std::uint16_t result_port = 0;  // a UDP bind/connect result: the lcore socket's bound port
   int so_error = 0;
   int efd = -1;
   std::uint32_t bind_addr = 0;
@@ -97,14 +98,18 @@ struct Handle {
   std::vector<Dgram> dq;
   std::uint32_t dq_head = 0, dq_count = 0;
   std::uint64_t rx_dgrams_consumed = 0;
-  // A listener on a hub with several lcores (Thread::listen): the user's
-  // handle is the primary; each other lcore has a hidden member listener in
-  // that lcore's channel, with its own eventfd. `members[l]` is the id of
-  // lcore l's member (kNone for the primary's own lcore); `ep` the epoll fd
-  // over every eventfd (the primary's too), which is what the user polls.
+  // A listener on a hub with several lcores (Thread::listen), or a bound UDP
+  // socket there (udp_bind): the user's handle is the primary; each other
+  // lcore has a hidden member listener or UDP socket in that lcore's channel,
+  // with its own eventfd. `members[l]` is the id of lcore l's member (kNone
+  // for the primary's own lcore; UDP: also for an lcore of another host);
+  // `ep` the epoll fd over every eventfd (the primary's too), which is what
+  // the user polls. A UDP handle has its `ep` from socket() on, so its fd
+  // never changes.
   std::vector<std::uint32_t> members;
   int ep = -1;
   std::uint32_t next_accept = 0;  // the lcore accept() looks at first (round robin)
+  std::uint32_t next_recv = 0;    // UDP: the lcore recvfrom() looks at first (round robin)
   int primary = -1;               // a member: its primary's handle (not usable by the user)
 };
 
@@ -180,6 +185,7 @@ struct ThreadState {
     switch (c.op) {
       case CplOp::result:
         h.result = c.value;
+        h.result_port = c.port;
         h.result_ready = true;
         break;
       case CplOp::connected:
@@ -462,13 +468,14 @@ struct ThreadState {
 
   // bind / connect of a UDP socket: synchronous (the lcore opens its
   // UdpSocket on first use). 0 or an errno.
-  int udp_call(int hd, Handle& h, CmdOp op, std::uint32_t addr, std::uint16_t port) {
+  // `flags`: more value bits (udp_bind's "the port must be free", channel.hpp).
+  int udp_call(int hd, Handle& h, CmdOp op, std::uint32_t addr, std::uint16_t port, std::uint32_t flags = 0) {
     if (!h.udp_open) {
       SharedSlot& sh = shared(hd);
       sh.rx_limit = h.opt.rcvbuf;
     }
     const int r = call_sync(hd, h, Command{.id = id_of(hd), .op = op, .port = port, .addr = addr,
-                                           .value = h.reuse ? 1u : 0u});
+                                           .value = (h.reuse ? 1u : 0u) | flags});
     // The socket exists on the lcore once any call reached it, even a failed bind.
     h.udp_open = true;
     touch(hd);
@@ -607,6 +614,219 @@ struct ThreadState {
     out = id;
     return 0;
   }
+
+  // --- UDP across lcores ------------------------------------------------------
+  //
+  // RSS steers each datagram to some lcore, and each lcore's UdpLayer owns
+  // only its own sockets, so a bound UDP handle on a hub with several lcores
+  // has a member UdpSocket on every other lcore of its host (spans_to), bound to the same
+  // address and port: a datagram finds a socket wherever it lands instead of
+  // an ICMP port unreachable. The members are opened the first time the
+  // handle needs them (bind, the implicit bind of connect/sendto, a membership
+  // call routed to another lcore) and live until close. Sends go out from the
+  // primary's lcore; membership goes to the lcore with the IgmpHost.
+
+  Handle& at(int hd) { return links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per]; }
+
+  // The handle lcore `l` has for primary `hd`: the primary itself, its
+  // member, or -1 (none there).
+  int on_lcore(int hd, const Handle& h, std::uint32_t l) const {
+    if (l == static_cast<std::uint32_t>(hd) / per) return hd;
+    if (l >= h.members.size() || h.members[l] == kNone) return -1;
+    return encode(l, h.members[l]);
+  }
+
+  // Primary `hd`'s member on lcore `l`: an id from our half of that lcore's
+  // channel and an eventfd in the primary's epoll set; nothing on the lcore
+  // until its first call. 0 and the id in `out`, or an errno with nothing left.
+  int open_udp_member(int hd, const Handle& p, std::uint32_t l, std::uint32_t& out) {
+    Link& k = links[l];
+    if (k.free.empty()) return ENOBUFS;
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return errno;
+    const std::uint32_t id = k.free.back();
+    k.free.pop_back();
+    Handle& m = k.h[id];
+    m = Handle{};
+    m.kind = Handle::Kind::udp;
+    m.nonblock = true;
+    m.opt = p.opt;
+    m.reuse = p.reuse;
+    m.busy_poll_us = p.busy_poll_us;
+    m.efd = efd;
+    m.primary = hd;
+    m.dq.resize(k.lc->config().udp_dgrams);  // control path
+    SharedSlot& sh = k.ch->slots[id];
+    sh.efd.store(efd, std::memory_order_relaxed);
+    sh.wake_delay_ns.store(wake_delay(p.busy_poll_us), std::memory_order_relaxed);
+    sh.rx_consumed.store(0, std::memory_order_relaxed);
+    sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
+    sh.out_req.store(0, std::memory_order_relaxed);
+    const int md = encode(l, id);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<std::uint32_t>(md);
+    if (::epoll_ctl(p.ep, EPOLL_CTL_ADD, efd, &ev) != 0) {
+      const int e = errno;
+      close_handle(md);  // not on the lcore yet: the id comes straight back
+      return e;
+    }
+    out = id;
+    return 0;
+  }
+
+  // Whether lcore `l` is another queue of handle `hd`'s host: it runs UDP
+  // and serves the same address (every lcore of a Process does; a hub over
+  // distinct stacks, as in the tests' two-host world, spans nothing).
+  bool spans_to(int hd, std::uint32_t l) const {
+    const auto own = static_cast<std::uint32_t>(hd) / per;
+    return l != own && links[l].lc->has_udp() && links[l].lc->local_addr() == links[own].lc->local_addr();
+  }
+
+  // Whether handle `hd` has other lcores to span (a hub with one lcore, or
+  // one over distinct hosts, has none: the handle works as on one lcore).
+  bool spans(int hd) const {
+    for (std::uint32_t l = 0; l < links.size(); ++l)
+      if (spans_to(hd, l)) return true;
+    return false;
+  }
+
+  // Gives UDP handle `hd` its members (once; a hub with one lcore has none).
+  // 0, or an errno with nothing made.
+  int span_udp(int hd) {
+    Handle& h = at(hd);
+    const auto n = static_cast<std::uint32_t>(links.size());
+    if (!h.members.empty() || !spans(hd)) return 0;
+    std::vector<std::uint32_t> members(n, kNone);  // control path
+    int r = 0;
+    for (std::uint32_t l = 0; l < n && r == 0; ++l)
+      if (spans_to(hd, l)) r = open_udp_member(hd, h, l, members[l]);
+    if (r) {
+      for (std::uint32_t l = 0; l < n; ++l)
+        if (members[l] != kNone) close_handle(encode(l, members[l]));
+      return r;
+    }
+    h.members = std::move(members);
+    // Armed now, so the first datagram on any lcore wakes the epoll fd.
+    for (std::uint32_t l = 0; l < n; ++l)
+      if (h.members[l] != kNone) touch(encode(l, h.members[l]));
+    pump();
+    return 0;
+  }
+
+  // Closes the members (a bind that failed on the call that made them).
+  void unspan_udp(int hd) {
+    Handle& h = at(hd);
+    for (std::uint32_t l = 0; l < h.members.size(); ++l)
+      if (h.members[l] != kNone) close_handle(encode(l, h.members[l]));
+    h.members.clear();
+    h.next_recv = 0;
+  }
+
+  // bind() of a UDP handle, on every lcore: the members first and the
+  // primary last, all to the same address and port. For port 0 the first
+  // lcore picks an ephemeral port and the others must have it free (bit 1);
+  // taken on one, every bind of this round is undone and a new port drawn.
+  // Any other failure undoes the binds this call made (and the members, if
+  // this call opened them) and is returned: the socket stays unbound, as a
+  // failed bind leaves it on Linux. 0 or an errno.
+  int udp_bind(int hd, std::uint32_t addr, std::uint16_t port) {
+    Handle& h = at(hd);
+    const auto n = static_cast<std::uint32_t>(links.size());
+    if (!spans(hd)) {
+      const int r = udp_call(hd, h, CmdOp::udp_bind, addr, port);
+      if (r == 0) {
+        h.bind_addr = addr;
+        h.bind_port = h.result_port;
+      }
+      return r;
+    }
+    const bool spanned = !h.members.empty();
+    if (const int r = span_udp(hd)) return r;
+    const auto own = static_cast<std::uint32_t>(hd) / per;
+    const bool ephemeral = port == 0;
+    constexpr int kEphemeralTries = 16;
+    int r = 0;
+    for (int attempt = 0; attempt < (ephemeral ? kEphemeralTries : 1); ++attempt) {
+      std::uint16_t p = port;
+      std::uint32_t i = 0;
+      r = 0;
+      for (; i < n && r == 0; ++i) {
+        const int ld = on_lcore(hd, h, (own + 1 + i) % n);
+        if (ld < 0) continue;
+        Handle& lh = at(ld);
+        if (ld != hd && !lh.udp_open) lh.opt = h.opt;  // SO_RCVBUF as set until now
+        r = udp_call(ld, lh, CmdOp::udp_bind, addr, p, ephemeral && p != 0 ? 2u : 0u);
+        if (r == 0 && p == 0) p = lh.result_port;
+      }
+      if (r == 0) {
+        for (std::uint32_t l = 0; l < n; ++l)
+          if (const int ld = on_lcore(hd, h, l); ld >= 0) {
+            at(ld).bind_addr = addr;
+            at(ld).bind_port = p;
+          }
+        return 0;
+      }
+      for (std::uint32_t j = 0; j + 1 < i; ++j)  // the ones bound before the failure
+        if (const int ld = on_lcore(hd, h, (own + 1 + j) % n); ld >= 0) udp_call(ld, at(ld), CmdOp::udp_unbind, 0, 0);
+      if (!ephemeral || r != EADDRINUSE) break;
+    }
+    if (!spanned) unspan_udp(hd);
+    return ephemeral && r == EADDRINUSE ? EAGAIN : r;  // Linux's answer when no ephemeral port is left
+  }
+
+  // connect() of a UDP handle: bound on every lcore first (an ephemeral port
+  // if need be), then every lcore's socket takes the peer as its source
+  // filter, the primary first. 0 or an errno.
+  int udp_connect(int hd, std::uint32_t addr, std::uint16_t port) {
+    Handle& h = at(hd);
+    if (!spans(hd)) return udp_call(hd, h, CmdOp::udp_connect, addr, port);
+    if (addr == 0 || port == 0) return EADDRNOTAVAIL;  // the lcore's answer, before anything is bound
+    if (h.bind_port == 0)
+      if (const int r = udp_bind(hd, 0, 0)) return r;
+    int r = udp_call(hd, h, CmdOp::udp_connect, addr, port);
+    for (std::uint32_t l = 0; l < h.members.size() && r == 0; ++l)
+      if (h.members[l] != kNone) {
+        const int md = encode(l, h.members[l]);
+        r = udp_call(md, at(md), CmdOp::udp_connect, addr, port);
+      }
+    return r;
+  }
+
+  // The handle (primary or member) whose oldest datagram recvfrom() takes
+  // next: the lcores in turn, starting after the one taken from last, so no
+  // lcore's datagrams wait behind another's; -1 when none has one.
+  int udp_next(int hd, Handle& h, bool advance) {
+    if (h.members.empty()) return h.dq_count ? hd : -1;
+    const auto n = static_cast<std::uint32_t>(h.members.size());
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t l = (h.next_recv + i) % n;
+      const int ld = on_lcore(hd, h, l);
+      if (ld < 0 || at(ld).dq_count == 0) continue;
+      if (advance) h.next_recv = (l + 1) % n;
+      return ld;
+    }
+    return -1;
+  }
+
+  // The handle (primary or member) with a pending ICMP error, or -1.
+  int udp_errored(int hd, Handle& h) {
+    if (h.so_error) return hd;
+    for (std::uint32_t l = 0; l < h.members.size(); ++l)
+      if (h.members[l] != kNone && links[l].h[h.members[l]].so_error) return encode(l, h.members[l]);
+    return -1;
+  }
+
+  // The lcore that takes handle `hd`'s membership calls: its own if that
+  // has an IgmpHost, else the lcore of the same host that has one; its own
+  // (which answers ENODEV) when none has.
+  std::uint32_t igmp_lcore(int hd) const {
+    const auto own = static_cast<std::uint32_t>(hd) / per;
+    if (links[own].lc->has_igmp()) return own;
+    for (std::uint32_t l = 0; l < links.size(); ++l)
+      if (spans_to(hd, l) && links[l].lc->has_igmp()) return l;
+    return own;
+  }
 };
 
 // --- Thread -------------------------------------------------------------------
@@ -707,6 +927,19 @@ int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
   if (dgram) {
     h.kind = Handle::Kind::udp;
     h.dq.resize(k.lc->config().udp_dgrams);  // control path: socket() may allocate
+    if (s.spans(s.encode(l, id))) {
+      // Its members' eventfds join this epoll fd once it is bound (span_udp);
+      // made now so that eventfd(h) is the same fd for the handle's life.
+      h.ep = ::epoll_create1(EPOLL_CLOEXEC);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = static_cast<std::uint32_t>(s.encode(l, id));
+      if (h.ep < 0 || ::epoll_ctl(h.ep, EPOLL_CTL_ADD, efd, &ev) != 0) {
+        const int e = errno;
+        s.close_handle(s.encode(l, id));
+        return fail(e);
+      }
+    }
   }
   return s.encode(l, id);
 }
@@ -718,11 +951,8 @@ int Thread::bind(int hd, const sockaddr* addr, socklen_t len) {
   if (h->kind == Handle::Kind::udp) {
     sockaddr_in in;
     std::memcpy(&in, addr, sizeof in);
-    const int r = s_->udp_call(hd, *h, CmdOp::udp_bind, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
-    if (r) return fail(r);
-    h->bind_addr = ntohl(in.sin_addr.s_addr);
-    h->bind_port = ntohs(in.sin_port);
-    return 0;
+    const int r = s_->udp_bind(hd, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
+    return r ? fail(r) : 0;
   }
   if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
   sockaddr_in in;
@@ -855,7 +1085,7 @@ int Thread::connect(int hd, const sockaddr* addr, socklen_t len) {
   if (h->kind == Handle::Kind::udp) {
     sockaddr_in in;
     std::memcpy(&in, addr, sizeof in);
-    const int r = s.udp_call(hd, *h, CmdOp::udp_connect, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
+    const int r = s.udp_connect(hd, ntohl(in.sin_addr.s_addr), ntohs(in.sin_port));
     if (r) return fail(r);
     h->udp_connected = true;
     h->peer_addr = ntohl(in.sin_addr.s_addr);
@@ -1097,6 +1327,12 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
       if (v < 0) return fail(EINVAL);
       h->busy_poll_us = v;
       s.shared(hd).wake_delay_ns.store(ThreadState::wake_delay(v), std::memory_order_relaxed);
+      for (std::uint32_t l = 0; l < h->members.size(); ++l)  // a UDP socket's (or listener's) other lcores
+        if (h->members[l] != kNone) {
+          const int md = s.encode(l, h->members[l]);
+          s.at(md).busy_poll_us = v;
+          s.shared(md).wake_delay_ns.store(ThreadState::wake_delay(v), std::memory_order_relaxed);
+        }
       return 0;
     }
     if (name == SO_KEEPALIVE) {
@@ -1129,6 +1365,16 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
       if (udp && h->udp_open && reuse != h->reuse) {
         if (const int r = s.udp_mcast(hd, *h, McastOp::reuse, 0, reuse ? 1u : 0u)) return fail(r);
       }
+      // Every lcore's socket has the flag: another socket binding the port
+      // on any lcore checks it there.
+      for (std::uint32_t l = 0; l < h->members.size(); ++l)
+        if (h->members[l] != kNone) {
+          const int md = s.encode(l, h->members[l]);
+          Handle& mh = s.at(md);
+          if (mh.udp_open && reuse != mh.reuse)
+            if (const int r = s.udp_mcast(md, mh, McastOp::reuse, 0, reuse ? 1u : 0u)) return fail(r);
+          mh.reuse = reuse;
+        }
       h->reuseaddr = addr;
       h->reuseport = port;
       h->reuse = reuse;
@@ -1217,7 +1463,20 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
     }
     default: return fail(ENOPROTOOPT);
   }
-  const int r = s.udp_mcast(hd, *h, op, group, arg);
+  // Membership lives in the IgmpHost, on one lcore (queue 0's in the
+  // runtime, where every multicast frame is steered): the call goes to the
+  // handle's socket there, a member opened for it if need be, whose
+  // datagrams recvfrom() takes with the others. No lcore with an IgmpHost:
+  // the own lcore answers (ENODEV). Send options stay with the primary.
+  int target = hd;
+  if (op != McastOp::ttl && op != McastOp::loop && op != McastOp::ifaddr) {
+    const std::uint32_t il = s.igmp_lcore(hd);
+    if (il != static_cast<std::uint32_t>(hd) / s.per) {
+      if (const int e = s.span_udp(hd)) return fail(e);
+      if (const int md = s.on_lcore(hd, *h, il); md >= 0) target = md;
+    }
+  }
+  const int r = s.udp_mcast(target, s.at(target), op, group, arg);
   if (r != 0) return fail(r);
   if (op == McastOp::ttl) h->mc_ttl = static_cast<std::uint8_t>(arg);
   if (op == McastOp::loop) h->mc_loop = arg != 0;
@@ -1243,11 +1502,14 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
   if (level == SOL_SOCKET) {
     if (want < 0) return fail(EINVAL);
     switch (name) {
-      case SO_ERROR:
-        v = std::exchange(h->so_error, 0);
+      case SO_ERROR: {
+        const int ed = udp ? s.udp_errored(hd, *h) : hd;  // UDP: any lcore's ICMP error
+        if (ed >= 0) v = std::exchange(s.at(ed).so_error, 0);
+        if (ed >= 0 && ed != hd) s.touch(ed);
         s.touch(hd);
         s.pump();
         break;
+      }
       case SO_TYPE: v = udp ? SOCK_DGRAM : SOCK_STREAM; break;
       case SO_SNDBUF: v = static_cast<int>(h->opt.sndbuf); break;
       case SO_RCVBUF: v = static_cast<int>(h->opt.rcvbuf); break;
@@ -1289,8 +1551,8 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
   return 0;
 }
 
-// The address bound (0.0.0.0:0 before bind), or a connection's own end.
-// UDP: what bind() was given (an ephemeral port is not known here yet).
+// The address bound (0.0.0.0:0 before bind; UDP: the port the lcore chose
+// for port 0), or a connection's own end.
 int Thread::getsockname(int hd, sockaddr* addr, socklen_t* len) {
   ThreadState& s = *s_;
   s.pump();
@@ -1346,16 +1608,20 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
     } else if (!h->udp_connected) {
       return fail(EDESTADDRREQ);
     }
-    if (h->so_error) {
-      const int e = std::exchange(h->so_error, 0);
-      s.touch(hd);
+    if (const int ed = s.udp_errored(hd, *h); ed >= 0) {
+      const int e = std::exchange(s.at(ed).so_error, 0);
+      s.touch(ed);
       s.pump();
       return fail(e);
     }
-    Link& k = s.link_of(hd);
+    Link& k = s.link_of(hd);  // sends go out from the primary's lcore
     if (len > k.lc->udp_max_payload()) return fail(EMSGSIZE);
-    if (!h->udp_open) {  // an ephemeral port first, as Linux's autobind
-      const int r = s.udp_call(hd, *h, CmdOp::udp_bind, 0, 0);
+    // An ephemeral port first, as Linux's autobind; on several lcores the
+    // same port on each (an unbound socket may be open there already, for
+    // a membership call).
+    // (!udp_open implies an unbound socket; spans() is looked at only then.)
+    if (h->bind_port == 0 && (!h->udp_open || s.spans(hd))) {
+      const int r = s.udp_bind(hd, 0, 0);
       if (r) return fail(r);
       h = s.get(hd);
     }
@@ -1402,8 +1668,10 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
       if (r >= 0 && from && fromlen) getpeername(hd, from, fromlen);
       return r;
     }
-    if (h->dq_count) {
-      const Dgram d = h->dq[h->dq_head];
+    // On several lcores: from the primary and its members in turn.
+    if (const int from_hd = s.udp_next(hd, *h, !(flags & MSG_PEEK)); from_hd >= 0) {
+      Handle& src = s.at(from_hd);
+      const Dgram d = src.dq[src.dq_head];
       const std::size_t dlen = d.m->pkt_len;
       const std::size_t n = std::min(len, dlen);
       if (n) {
@@ -1420,29 +1688,31 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
       }
       if (!(flags & MSG_PEEK)) {
         rte_pktmbuf_free(d.m);
-        h->dq_head = (h->dq_head + 1) % static_cast<std::uint32_t>(h->dq.size());
-        --h->dq_count;
-        h->rx_consumed += dlen;
-        ++h->rx_dgrams_consumed;
-        SharedSlot& sh = s.shared(hd);
-        sh.rx_consumed.store(h->rx_consumed, std::memory_order_release);
-        sh.rx_dgrams_consumed.store(h->rx_dgrams_consumed, std::memory_order_release);
+        src.dq_head = (src.dq_head + 1) % static_cast<std::uint32_t>(src.dq.size());
+        --src.dq_count;
+        src.rx_consumed += dlen;
+        ++src.rx_dgrams_consumed;
+        SharedSlot& sh = s.shared(from_hd);
+        sh.rx_consumed.store(src.rx_consumed, std::memory_order_release);
+        sh.rx_dgrams_consumed.store(src.rx_dgrams_consumed, std::memory_order_release);
       }
+      if (from_hd != hd) s.touch(from_hd);
       s.touch(hd);
       s.pump();
       return static_cast<ssize_t>((flags & MSG_TRUNC) ? dlen : n);
     }
-    if (h->so_error) {
-      const int e = std::exchange(h->so_error, 0);
+    if (const int ed = s.udp_errored(hd, *h); ed >= 0) {
+      const int e = std::exchange(s.at(ed).so_error, 0);
+      if (ed != hd) s.touch(ed);
       s.touch(hd);
       s.pump();
       return fail(e);
     }
-    if (s.held) {
+    if (s.held) {  // untouched, it is as its last settle left it: armed
       s.touch(hd);
       s.pump();
-      if (h->dq_count || h->so_error) continue;  // arrived meanwhile
     }
+    if (s.udp_next(hd, *h, false) >= 0 || s.udp_errored(hd, *h) >= 0) continue;  // arrived meanwhile
     if (h->nonblock || (flags & MSG_DONTWAIT)) return fail(EAGAIN);
     s.wait_handle(hd);
   }
@@ -1467,8 +1737,12 @@ std::uint32_t Thread::events(int hd) {
   Handle* h = s.get(hd);
   if (!h) return POLLNVAL;
   std::uint32_t m = s.mask(hd, *h);
-  for (std::uint32_t l = 0; l < h->members.size(); ++l)  // a listener spanning lcores
-    if (h->members[l] != kNone && s.links[l].h[h->members[l]].acc_head != kNone) m |= EPOLLIN;
+  for (std::uint32_t l = 0; l < h->members.size(); ++l) {  // a listener or UDP socket spanning lcores
+    if (h->members[l] == kNone) continue;
+    const Handle& mh = s.links[l].h[h->members[l]];
+    if (mh.acc_head != kNone || mh.dq_count) m |= EPOLLIN;
+    if (mh.so_error) m |= EPOLLERR;
+  }
   if (ThreadState::out_report(*h)) {
     m |= EPOLLOUT;
     h->out_interest = false;

@@ -54,6 +54,8 @@ const char* to_string(UdpStatus s) {
 
 UdpStatus UdpSocket::bind(Ipv4Addr addr, std::uint16_t port) { return layer_->bind(*this, addr, port); }
 
+void UdpSocket::unbind() { layer_->unbind(*this); }
+
 UdpStatus UdpSocket::connect(Ipv4Addr addr, std::uint16_t port) {
   if (!open_ || closing_) return UdpStatus::closed;
   if (addr.is_unspecified() || port == 0) return UdpStatus::bad_address;
@@ -254,6 +256,13 @@ UdpStatus UdpLayer::bind(UdpSocket& s, Ipv4Addr addr, std::uint16_t port) {
   s.next_ = port_head_[port];
   port_head_[port] = s.index_;
   return UdpStatus::ok;
+}
+
+void UdpLayer::unbind(UdpSocket& s) {
+  if (!s.open_ || s.closing_ || !s.is_bound() || delivering_ != 0) return;
+  unlink(s);
+  s.local_ = {};
+  s.remote_.reset();
 }
 
 void UdpLayer::unlink(UdpSocket& s) {

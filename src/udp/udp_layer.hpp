@@ -153,6 +153,10 @@ class UdpSocket {
   // to an ephemeral port on 0.0.0.0 first if the socket is not bound.
   UdpStatus connect(Ipv4Addr addr, std::uint16_t port);
   void disconnect() { remote_.reset(); }
+  // Takes the socket off its port (and forgets its peer): unbound again, its
+  // memberships and queued datagrams kept. Not from a delivery callback.
+  // The shim undoes with it a bind that failed on another lcore.
+  void unbind();
   // Lets several sockets bind the same address and port (all of them must
   // set it), for multicast receivers. Read whenever a bind looks for a
   // conflict, so it may change at any time: on a bound socket it decides
@@ -296,6 +300,7 @@ class alignas(64) UdpLayer final : public ProtocolHandler {
   static constexpr std::uint16_t kNone = 0xffff;
 
   UdpStatus bind(UdpSocket& s, Ipv4Addr addr, std::uint16_t port);
+  void unbind(UdpSocket& s);
   bool port_conflict(const UdpSocket& s, Ipv4Addr addr, std::uint16_t port) const;
   std::optional<std::uint16_t> pick_ephemeral();
   void unlink(UdpSocket& s);

@@ -391,6 +391,31 @@ TEST_CASE("UDP layer: bind rules, ephemeral ports, the socket pool", "[udp][bind
   CHECK(u.open() == more[0]);  // the slot is reused
 }
 
+TEST_CASE("UDP layer: unbind frees the port and keeps the socket, its memberships aside", "[udp][bind]") {
+  One fx;
+  UdpLayer& u = *fx.udp;
+  UdpSocket* a = u.open();
+  REQUIRE(a->bind(kOurIp, 80) == UdpStatus::ok);
+  REQUIRE(a->connect(kPeerIp, 9) == UdpStatus::ok);
+  a->unbind();
+  CHECK(!a->is_bound());
+  CHECK(!a->is_connected());
+  CHECK(a->is_open());
+  // The port is free again: another socket takes it without reuse.
+  UdpSocket* b = u.open();
+  CHECK(b->bind(Ipv4Addr{}, 80) == UdpStatus::ok);
+  // A datagram to it goes to `b`; `a` is on no port list any more.
+  fx.rx_udp(udp_msg(kPeerIp, kOurIp, 9, 80, pattern(4, 1)));
+  CHECK(b->rx_queued() == 1);
+  CHECK(a->rx_queued() == 0);
+  // Unbinding an unbound socket changes nothing; it may bind again.
+  a->unbind();
+  CHECK(a->bind(kOurIp, 81) == UdpStatus::ok);
+  a->close();
+  b->close();
+  CHECK(u.open_sockets() == 0);
+}
+
 TEST_CASE("UDP layer: the default ephemeral range, and the same seed picks the same ports", "[udp][bind]") {
   One x, y;
   std::set<std::uint16_t> seen;
