@@ -73,8 +73,10 @@ class Thread {
   // Listens on every lcore of the hub (each lcore's TCP owns only the
   // connections RSS steers to it, so any lcore may see a SYN): one listener
   // per lcore, `backlog` each, behind this one handle. Fails as a whole
-  // (EADDRINUSE if the port is taken on any lcore; EINVAL for port 0),
-  // leaving the socket as it was. close() closes every lcore's listener and
+  // (EADDRINUSE if the port is taken on any lcore), leaving the socket as
+  // it was. Unbound or bound to port 0: an ephemeral port (32768-60999, as
+  // Linux's autobind) free on every lcore, EAGAIN if 16 draws find none;
+  // getsockname() tells which. close() closes every lcore's listener and
   // resets the connections not yet accepted.
   int listen(int h, int backlog);
   // accept4: flags may hold SOCK_NONBLOCK. Takes from the lcores in turn;

@@ -13,6 +13,7 @@
 
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_random.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -972,40 +973,60 @@ int Thread::listen(int hd, int backlog) {
   Handle* h = s.get(hd);
   if (!h) return fail(EBADF);
   if (h->kind == Handle::Kind::listener) return 0;
-  if (h->kind != Handle::Kind::fresh || h->bind_port == 0) return fail(EINVAL);
-  const Command cmd{.id = s.id_of(hd),
-                    .op = CmdOp::listen,
-                    .port = h->bind_port,
-                    .addr = h->bind_addr,
-                    .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)};
+  if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
   const auto own = static_cast<std::uint32_t>(hd) / s.per;
   const auto n = static_cast<std::uint32_t>(s.links.size());
   std::vector<std::uint32_t> members;  // control path: listen() may allocate
   int ep = -1;
-  int r = 0;
-  if (n > 1) {
-    ep = ::epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0) return -1;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<std::uint32_t>(hd);
-    if (::epoll_ctl(ep, EPOLL_CTL_ADD, h->efd, &ev) != 0) r = errno;
-    members.assign(n, kNone);
-    for (std::uint32_t l = 0; l < n && r == 0; ++l)
-      if (l != own) r = s.open_member(hd, *h, l, ep, cmd, members[l]);
+  // One try on `port`: every lcore listens, or none does (0 or an errno).
+  auto attempt = [&](std::uint16_t port) {
+    const Command cmd{.id = s.id_of(hd),
+                      .op = CmdOp::listen,
+                      .port = port,
+                      .addr = h->bind_addr,
+                      .value = static_cast<std::uint32_t>(backlog > 0 ? backlog : 1)};
+    int r = 0;
+    if (n > 1) {
+      ep = ::epoll_create1(EPOLL_CLOEXEC);
+      if (ep < 0) return errno;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = static_cast<std::uint32_t>(hd);
+      if (::epoll_ctl(ep, EPOLL_CTL_ADD, h->efd, &ev) != 0) r = errno;
+      members.assign(n, kNone);
+      for (std::uint32_t l = 0; l < n && r == 0; ++l)
+        if (l != own) r = s.open_member(hd, *h, l, ep, cmd, members[l]);
+    }
+    if (r == 0) {
+      SharedSlot& sh = s.shared(hd);
+      sh.opt = h->opt;
+      sh.rx_limit = h->opt.rcvbuf;
+      r = s.call_sync(hd, *h, cmd);
+    }
+    if (r) {
+      for (std::uint32_t l = 0; l < members.size(); ++l)
+        if (members[l] != kNone) s.close_handle(s.encode(l, members[l]));
+      members.clear();
+      if (ep >= 0) ::close(ep);
+      ep = -1;
+    }
+    return r;
+  };
+  int r;
+  if (h->bind_port != 0) {
+    r = attempt(h->bind_port);
+  } else {
+    // Unbound (or bound to port 0): an ephemeral port, as Linux's autobind,
+    // from its default range; one free on every lcore.
+    r = EADDRINUSE;
+    for (int i = 0; i < 16 && r == EADDRINUSE; ++i) {
+      const auto port = static_cast<std::uint16_t>(32768 + rte_rand() % (61000 - 32768));
+      r = attempt(port);
+      if (r == 0) h->bind_port = port;
+    }
+    if (r == EADDRINUSE) r = EAGAIN;  // Linux's answer when no ephemeral port is left
   }
-  if (r == 0) {
-    SharedSlot& sh = s.shared(hd);
-    sh.opt = h->opt;
-    sh.rx_limit = h->opt.rcvbuf;
-    r = s.call_sync(hd, *h, cmd);
-  }
-  if (r) {
-    for (std::uint32_t l = 0; l < members.size(); ++l)
-      if (members[l] != kNone) s.close_handle(s.encode(l, members[l]));
-    if (ep >= 0) ::close(ep);
-    return fail(r);
-  }
+  if (r) return fail(r);
   h->kind = Handle::Kind::listener;
   h->ep = ep;
   h->members = std::move(members);

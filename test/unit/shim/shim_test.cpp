@@ -524,6 +524,37 @@ TEST_CASE("Shim: getsockname gives the bound address, and a connection's own end
   CHECK(errno == EFAULT);
 }
 
+TEST_CASE("Shim: listen on an unbound socket takes an ephemeral port, as Linux's autobind", "[shim]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    const int ls = t->socket_on(1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (i == 2) {  // bound to port 0: the same
+      const auto any = test::ShimWorld::addr(2, 0);
+      REQUIRE(t->bind(ls, reinterpret_cast<const sockaddr*>(&any), sizeof any) == 0);
+    }
+    REQUIRE(t->listen(ls, 8) == 0);
+    sockaddr_in in{};
+    socklen_t len = sizeof in;
+    REQUIRE(t->getsockname(ls, reinterpret_cast<sockaddr*>(&in), &len) == 0);
+    const std::uint16_t port = ntohs(in.sin_port);
+    CHECK(port >= 32768);
+    CHECK(port < 61000);
+    ports.push_back(port);
+    // Reachable there.
+    const int c = t->socket_on(0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    const auto sa = test::ShimWorld::addr(2, port);
+    REQUIRE(t->connect(c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == -1);
+    REQUIRE(errno == EINPROGRESS);
+    REQUIRE(wait_for(*t, ls, EPOLLIN) & EPOLLIN);
+    CHECK(t->accept(ls, nullptr, nullptr, SOCK_NONBLOCK) >= 0);
+  }
+  CHECK(ports[0] != ports[1]);  // three listeners at once: three ports
+  CHECK(ports[1] != ports[2]);
+  CHECK(ports[0] != ports[2]);
+}
+
 TEST_CASE("Shim: several threads, each with its own handles, at once", "[shim]") {
   test::ShimWorld w;
   w.start();
