@@ -1320,10 +1320,14 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
     std::memcpy(&v, val, sizeof v);
     return 0;
   };
+  // The lcore gets the option's resulting state (set_option in lcore.cpp:
+  // nodelay 1 = Nagle off, keepalive 1 = on, delayed_ack 1 = on), not the
+  // raw value: TCP_QUICKACK 1 means delayed ACKs off.
   auto live_opt = [&](OptId id) {
+    const bool on = id == OptId::nodelay ? !h->opt.nagle : id == OptId::keepalive ? h->opt.keepalive : h->opt.delayed_ack;
     if (h->kind == Handle::Kind::conn && !h->gone)
       s.push_ctl(s.link_of(hd), Command{.id = s.id_of(hd), .op = CmdOp::set_option, .opt = id,
-                                        .value = static_cast<std::uint32_t>(v)}, true);
+                                        .value = on ? 1u : 0u}, true);
   };
   if (level == IPPROTO_TCP) {
     if (udp) return fail(ENOPROTOOPT);  // not a TCP socket: IP's handler refuses the level
