@@ -84,6 +84,7 @@ struct Handle {
   bool stale_arm = false;     // armed, and an event completion was processed since (recv held it)
   bool touched = false;
   int busy_poll_us = 0;       // SO_BUSY_POLL
+  TcpConnOptions listen_opt;  // listener: the options its lcore was given at listen()
   // UDP: datagrams in arrival order (a ring sized at socket(), the lcore's
   // datagram credit keeps it from overflowing).
   bool udp_open = false;
@@ -238,7 +239,19 @@ struct ThreadState {
         a.accepted_pending = true;
         a.bind_addr = static_cast<std::uint32_t>(c.mbuf >> 16);
         a.bind_port = static_cast<std::uint16_t>(c.mbuf & 0xffff);
-        a.opt = h.opt;
+        // The listener's options as they are now, as Linux's accept()
+        // inherits them (a member's from its primary, where setsockopt goes).
+        // The lcore built the connection with those given at listen(): the
+        // live ones set since then are sent after it.
+        const Handle& src = h.primary >= 0 ? at(h.primary) : h;
+        a.opt = src.opt;
+        const auto fix = [&](OptId o, bool now_on, bool then_on) {
+          if (now_on != then_on)
+            push_ctl(k, Command{.id = id, .op = CmdOp::set_option, .opt = o, .value = now_on ? 1u : 0u}, false);
+        };
+        fix(OptId::nodelay, !src.opt.nagle, !h.listen_opt.nagle);
+        fix(OptId::keepalive, src.opt.keepalive, h.listen_opt.keepalive);
+        fix(OptId::delayed_ack, src.opt.delayed_ack, h.listen_opt.delayed_ack);
         a.nonblock = h.nonblock;
         a.busy_poll_us = h.busy_poll_us;  // inherited, as Linux's accept() does
         k.ch->slots[id].wake_delay_ns.store(wake_delay(h.busy_poll_us), std::memory_order_relaxed);
@@ -586,6 +599,7 @@ struct ThreadState {
     m.kind = Handle::Kind::fresh;
     m.nonblock = true;
     m.opt = p.opt;
+    m.listen_opt = p.opt;
     m.busy_poll_us = p.busy_poll_us;  // passed on to what it accepts
     m.efd = efd;
     m.primary = hd;
@@ -1028,6 +1042,7 @@ int Thread::listen(int hd, int backlog) {
   }
   if (r) return fail(r);
   h->kind = Handle::Kind::listener;
+  h->listen_opt = h->opt;
   h->ep = ep;
   h->members = std::move(members);
   // Settle it now that it is a listener (the result's settle saw a fresh

@@ -9,6 +9,7 @@
 // goes to the lcore its symmetric Toeplitz hash names; the client is stack b
 // (10.1.0.2) with its own one-lcore hub. One std::thread runs all three.
 #include <catch2/catch.hpp>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -181,6 +182,10 @@ TEST_CASE("Shim: a listener on two lcores accepts connections steered to either,
   const int ls = listener(*ts, 7000);
   REQUIRE(ts->listen(ls, 64) == 0);
   REQUIRE(fd_kind(ts->eventfd(ls)) == "anon_inode:[eventpoll]");
+  // Options set after listen() reach what every lcore accepts, as on Linux.
+  const int zero = 0, one = 1;
+  REQUIRE(ts->setsockopt(ls, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof zero) == 0);
+  REQUIRE(ts->setsockopt(ls, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) == 0);
 
   constexpr int kConns = 16;
   std::vector<int> cs;
@@ -204,6 +209,12 @@ TEST_CASE("Shim: a listener on two lcores accepts connections steered to either,
       const int l = lcore_of(*ts, s);
       REQUIRE((l == 0 || l == 1));
       ++on[l];
+      int v = -1;
+      socklen_t vl = sizeof v;
+      REQUIRE(ts->getsockopt(s, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0);
+      CHECK(v == 0);
+      REQUIRE(ts->getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) == 0);
+      CHECK(v == 1);
       ss.push_back(s);
       len = sizeof peer;
     }
