@@ -3,6 +3,7 @@
 // long randomised run with no lost or spurious wake-up, many connections on
 // one epoll set, several threads at once.
 #include <catch2/catch.hpp>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -553,6 +554,47 @@ TEST_CASE("Shim: listen on an unbound socket takes an ephemeral port, as Linux's
   CHECK(ports[0] != ports[1]);  // three listeners at once: three ports
   CHECK(ports[1] != ports[2]);
   CHECK(ports[0] != ports[2]);
+}
+
+TEST_CASE("Shim: TCP_QUICKACK on a live connection switches its delayed ACKs", "[shim]") {
+  tcp::TcpConfig tcfg = test::ShimWorld::tcp_cfg(16);
+  tcfg.defaults.delayed_ack_ns = 2'000'000'000;  // 2 s: a delayed ACK cannot pass for a quick one
+  test::ShimWorld w({}, tcfg);
+  auto t = attach(w);
+  Pair p = open_pair(*t, 7012);
+  std::uint8_t b = 0;
+  auto one_byte = [&] {  // c -> s, read by s
+    REQUIRE(t->send(p.c, &b, 1, 0) == 1);
+    REQUIRE(wait_for(*t, p.s, EPOLLIN) & EPOLLIN);
+    REQUIRE(t->recv(p.s, &b, 1, 0) == 1);
+  };
+  // Past the connection's quick-ACK start (quickack_segments).
+  for (std::uint32_t i = 0; i < tcfg.quickack_segments + 4; ++i) one_byte();
+  auto segs_from_b = [&] {  // the lcore's counters are its own: read them while it is parked
+    w.pause();
+    const std::uint64_t n = w.pair.b.stack().counters().get(StackCounter::tcp_tx_segments);
+    w.paused.store(false, std::memory_order_release);
+    return n;
+  };
+  // What s's stack sends after a lone segment, within `ms`.
+  auto acks_within = [&](int ms) {
+    const std::uint64_t before = segs_from_b();
+    one_byte();
+    const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    std::uint64_t n = 0;
+    while ((n = segs_from_b() - before) == 0 && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return n;
+  };
+  // Delayed ACKs on (the default): nothing for the lone segment yet.
+  CHECK(acks_within(50) == 0);
+  const int one = 1, zero = 0;
+  REQUIRE(t->setsockopt(p.s, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one) == 0);
+  one_byte();  // the delayed ACK still pending goes with this one's
+  CHECK(acks_within(1000) >= 1);  // quick: ACKed at once
+  REQUIRE(t->setsockopt(p.s, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero) == 0);
+  one_byte();
+  CHECK(acks_within(50) == 0);  // delayed again
 }
 
 TEST_CASE("Shim: several threads, each with its own handles, at once", "[shim]") {
