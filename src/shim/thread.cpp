@@ -289,6 +289,15 @@ struct ThreadState {
     touch(hd);
   }
 
+  // pump(), leaving `hd`'s settle to the caller (recv): `held` says whether
+  // it needs one (a completion touched it).
+  void pump_holding(int hd) {
+    hold = hd;
+    held = false;
+    pump();
+    hold = -1;
+  }
+
   // Processes completions and settles every handle they touched, including
   // the re-checks that arming asks for (T3 in channel.hpp).
   void pump() {
@@ -583,39 +592,59 @@ struct ThreadState {
     push_ctl(k, Command{.id = id, .op = unread ? CmdOp::abort : CmdOp::close}, false);
   }
 
+  // A new handle from our half of lcore `l`'s channel, with its own eventfd
+  // and its shared slot reset: 0 and its id in `out`, `no_id` when the
+  // channel has no free id, or the eventfd's errno.
+  int new_handle(std::uint32_t l, Handle::Kind kind, const TcpConnOptions& opt, int busy_poll_us, int no_id,
+                 std::uint32_t& out) {
+    Link& k = links[l];
+    if (k.free.empty()) return no_id;
+    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) return errno;
+    const std::uint32_t id = k.free.back();
+    k.free.pop_back();
+    Handle& h = k.h[id];
+    h = Handle{};
+    h.kind = kind;
+    h.opt = opt;
+    h.busy_poll_us = busy_poll_us;
+    h.efd = efd;
+    if (kind == Handle::Kind::udp) h.dq.resize(k.lc->config().udp_dgrams);  // control path: may allocate
+    SharedSlot& sh = k.ch->slots[id];
+    sh.efd.store(efd, std::memory_order_relaxed);
+    sh.wake_delay_ns.store(wake_delay(busy_poll_us), std::memory_order_relaxed);
+    sh.rx_consumed.store(0, std::memory_order_relaxed);
+    sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
+    sh.out_req.store(0, std::memory_order_relaxed);
+    out = id;
+    return 0;
+  }
+
+  // Puts handle `hd`'s eventfd in epoll set `ep` (a spanning handle's): 0 or errno.
+  static int watch(int ep, int efd, int hd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = static_cast<std::uint32_t>(hd);
+    return ::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0 ? 0 : errno;
+  }
+
   // Opens primary `hd`'s member listener on lcore `l` (listen(), control
   // path): an id from our half of that lcore's channel, an eventfd in the
   // primary's epoll set `ep`, and a synchronous listen there. 0 and the id in
   // `out`, or an errno with nothing left behind.
   int open_member(int hd, const Handle& p, std::uint32_t l, int ep, const Command& listen, std::uint32_t& out) {
-    Link& k = links[l];
-    if (k.free.empty()) return ENOBUFS;
-    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) return errno;
-    const std::uint32_t id = k.free.back();
-    k.free.pop_back();
-    Handle& m = k.h[id];
-    m = Handle{};
-    m.kind = Handle::Kind::fresh;
+    std::uint32_t id;
+    // busy_poll_us: passed on to what it accepts.
+    if (const int e = new_handle(l, Handle::Kind::fresh, p.opt, p.busy_poll_us, ENOBUFS, id)) return e;
+    Handle& m = links[l].h[id];
     m.nonblock = true;
-    m.opt = p.opt;
     m.listen_opt = p.opt;
-    m.busy_poll_us = p.busy_poll_us;  // passed on to what it accepts
-    m.efd = efd;
     m.primary = hd;
-    SharedSlot& sh = k.ch->slots[id];
-    sh.efd.store(efd, std::memory_order_relaxed);
-    sh.wake_delay_ns.store(wake_delay(p.busy_poll_us), std::memory_order_relaxed);
-    sh.rx_consumed.store(0, std::memory_order_relaxed);
-    sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
-    sh.out_req.store(0, std::memory_order_relaxed);
+    SharedSlot& sh = links[l].ch->slots[id];
     sh.opt = p.opt;
     sh.rx_limit = p.opt.rcvbuf;
     const int md = encode(l, id);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<std::uint32_t>(md);
-    int r = ::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) == 0 ? 0 : errno;
+    int r = watch(ep, m.efd, md);
     if (r == 0) {
       Command c = listen;
       c.id = id;
@@ -655,34 +684,14 @@ struct ThreadState {
   // channel and an eventfd in the primary's epoll set; nothing on the lcore
   // until its first call. 0 and the id in `out`, or an errno with nothing left.
   int open_udp_member(int hd, const Handle& p, std::uint32_t l, std::uint32_t& out) {
-    Link& k = links[l];
-    if (k.free.empty()) return ENOBUFS;
-    const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) return errno;
-    const std::uint32_t id = k.free.back();
-    k.free.pop_back();
-    Handle& m = k.h[id];
-    m = Handle{};
-    m.kind = Handle::Kind::udp;
+    std::uint32_t id;
+    if (const int e = new_handle(l, Handle::Kind::udp, p.opt, p.busy_poll_us, ENOBUFS, id)) return e;
+    Handle& m = links[l].h[id];
     m.nonblock = true;
-    m.opt = p.opt;
     m.reuse = p.reuse;
-    m.busy_poll_us = p.busy_poll_us;
-    m.efd = efd;
     m.primary = hd;
-    m.dq.resize(k.lc->config().udp_dgrams);  // control path
-    SharedSlot& sh = k.ch->slots[id];
-    sh.efd.store(efd, std::memory_order_relaxed);
-    sh.wake_delay_ns.store(wake_delay(p.busy_poll_us), std::memory_order_relaxed);
-    sh.rx_consumed.store(0, std::memory_order_relaxed);
-    sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
-    sh.out_req.store(0, std::memory_order_relaxed);
     const int md = encode(l, id);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = static_cast<std::uint32_t>(md);
-    if (::epoll_ctl(p.ep, EPOLL_CTL_ADD, efd, &ev) != 0) {
-      const int e = errno;
+    if (const int e = watch(p.ep, m.efd, md)) {
       close_handle(md);  // not on the lcore yet: the id comes straight back
       return e;
     }
@@ -922,38 +931,19 @@ int Thread::socket_on(unsigned lcore, int domain, int type, int protocol) {
   Link& k = s.links[l];
   if (dgram && !k.lc->has_udp()) return fail(EPROTONOSUPPORT);
   s.pump();
-  if (k.free.empty()) return fail(EMFILE);
-  const int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (efd < 0) return -1;
-  const std::uint32_t id = k.free.back();
-  k.free.pop_back();
+  std::uint32_t id;
+  if (const int e = s.new_handle(l, dgram ? Handle::Kind::udp : Handle::Kind::fresh, k.lc->tcp_defaults(), 0, EMFILE, id))
+    return fail(e);
   Handle& h = k.h[id];
-  h = Handle{};
-  h.kind = Handle::Kind::fresh;
   h.nonblock = (type & SOCK_NONBLOCK) != 0;
-  h.opt = k.lc->tcp_defaults();
-  h.efd = efd;
-  SharedSlot& sh = k.ch->slots[id];
-  sh.efd.store(efd, std::memory_order_relaxed);
-  sh.wake_delay_ns.store(0, std::memory_order_relaxed);
-  sh.rx_consumed.store(0, std::memory_order_relaxed);
-  sh.rx_dgrams_consumed.store(0, std::memory_order_relaxed);
-  sh.out_req.store(0, std::memory_order_relaxed);
-  if (dgram) {
-    h.kind = Handle::Kind::udp;
-    h.dq.resize(k.lc->config().udp_dgrams);  // control path: socket() may allocate
-    if (s.spans(s.encode(l, id))) {
-      // Its members' eventfds join this epoll fd once it is bound (span_udp);
-      // made now so that eventfd(h) is the same fd for the handle's life.
-      h.ep = ::epoll_create1(EPOLL_CLOEXEC);
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = static_cast<std::uint32_t>(s.encode(l, id));
-      if (h.ep < 0 || ::epoll_ctl(h.ep, EPOLL_CTL_ADD, efd, &ev) != 0) {
-        const int e = errno;
-        s.close_handle(s.encode(l, id));
-        return fail(e);
-      }
+  if (dgram && s.spans(s.encode(l, id))) {
+    // Its members' eventfds join this epoll fd once it is bound (span_udp);
+    // made now so that eventfd(h) is the same fd for the handle's life.
+    h.ep = ::epoll_create1(EPOLL_CLOEXEC);
+    const int e = h.ep < 0 ? errno : ThreadState::watch(h.ep, h.efd, s.encode(l, id));
+    if (e) {
+      s.close_handle(s.encode(l, id));
+      return fail(e);
     }
   }
   return s.encode(l, id);
@@ -1003,10 +993,7 @@ int Thread::listen(int hd, int backlog) {
     if (n > 1) {
       ep = ::epoll_create1(EPOLL_CLOEXEC);
       if (ep < 0) return errno;
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = static_cast<std::uint32_t>(hd);
-      if (::epoll_ctl(ep, EPOLL_CTL_ADD, h->efd, &ev) != 0) r = errno;
+      r = ThreadState::watch(ep, h->efd, hd);
       members.assign(n, kNone);
       for (std::uint32_t l = 0; l < n && r == 0; ++l)
         if (l != own) r = s.open_member(hd, *h, l, ep, cmd, members[l]);
@@ -1228,10 +1215,7 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
     // this call never makes its eventfd readable, so a busy-polling thread
     // pays no eventfd write and drain per message (with SO_BUSY_POLL the
     // lcore's wake-up waits for it too).
-    s.hold = hd;
-    s.held = false;
-    s.pump();
-    s.hold = -1;
+    s.pump_holding(hd);
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::conn) {
@@ -1696,10 +1680,7 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
 ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr* from, socklen_t* fromlen) {
   ThreadState& s = *s_;
   for (;;) {
-    s.hold = hd;  // settled on the way out, as in recv()
-    s.held = false;
-    s.pump();
-    s.hold = -1;
+    s.pump_holding(hd);  // settled on the way out, as in recv()
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::udp) {

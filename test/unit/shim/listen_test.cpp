@@ -26,6 +26,9 @@
 #include "test/unit/shim/world.hpp"
 
 using namespace ustack;
+using test::fd_kind;
+using test::open_fds;
+using test::wait_until;
 using shim::Thread;
 
 namespace {
@@ -148,27 +151,6 @@ int lcore_of(Thread& t, int h) {
   socklen_t len = sizeof v;
   REQUIRE(t.getsockopt(h, shim::SOL_USTACK, shim::USTACK_SO_LCORE, &v, &len) == 0);
   return v;
-}
-
-// What kind of file a descriptor is ("anon_inode:[eventfd]", "anon_inode:[eventpoll]").
-std::string fd_kind(int fd) {
-  std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
-}
-
-std::size_t open_fds() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
-
-bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
 }
 
 }  // namespace

@@ -29,6 +29,9 @@
 #include "test/unit/shim/world.hpp"
 
 using namespace ustack;
+using test::fd_kind;
+using test::open_fds;
+using test::wait_until;
 using shim::Thread;
 
 namespace {
@@ -238,25 +241,6 @@ std::vector<Got> receive(Thread& t, int s, std::size_t want, int timeout_ms = 30
   return out;
 }
 
-std::string fd_kind(int fd) {
-  std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
-}
-
-std::size_t open_fds() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
-  return n;
-}
-
-bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
 
 constexpr std::uint32_t kServer = (10u << 24) | (1u << 16) | 1u;
 

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -114,6 +115,29 @@ struct ShimWorld {
     return a;
   }
 };
+
+// What kind of file a descriptor is ("anon_inode:[eventfd]", "anon_inode:[eventpoll]").
+inline std::string fd_kind(int fd) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd), ec).string();
+}
+
+// How many descriptors this process has open.
+inline std::size_t open_fds() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+// Polls `done` every millisecond; false if it is still false after the timeout.
+inline bool wait_until(const std::function<bool()>& done, int timeout_ms = 5000) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 
 // Polls one fd for readability (0: not readable within the timeout).
 inline bool fd_readable(int fd, int timeout_ms) {
