@@ -25,7 +25,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interop_lib import SKIP, Failure, Netns, Ustack, Workdir, can_make_namespaces, check, main, need_tools  # noqa: E402
+from interop_lib import Failure, Netns, Ustack, Workdir, check, main, need_tools, skip_unless_namespaces_and_cpus  # noqa: E402
 
 SERVER_PORT = 7100
 KERNEL_PORT = 7101
@@ -101,14 +101,7 @@ print(f"sent {n}")
 
 
 def body():
-    ok, why = can_make_namespaces()
-    if not ok:
-        print(f"SKIP: {why}")
-        sys.exit(SKIP)
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        print("SKIP: needs two CPUs (one lcore, one for the example's thread)")
-        sys.exit(SKIP)
+    cpus = skip_unless_namespaces_and_cpus(2, "one lcore, one for the example's thread")
     if len(sys.argv) != 5:
         raise Failure("usage: examples.py ECHO_SERVER_EXE ECHO_CLIENT_EXE MCAST_RECEIVER_EXE NETNS_SH")
     server_exe, client_exe, mcast_exe, netns_sh = sys.argv[1:]

@@ -53,6 +53,20 @@ PACKAGES = {"ip": "iproute2", "ping": "iputils-ping", "tshark": "tshark", "merge
             "nc": "netcat-openbsd"}
 
 
+
+def skip_unless_namespaces_and_cpus(n, why):
+    """Exits with SKIP unless we may create namespaces and have `n` CPUs;
+    returns the CPUs (sorted). `why`: what the CPUs are for."""
+    ok, reason = can_make_namespaces()
+    if not ok:
+        print(f"SKIP: {reason}")
+        sys.exit(SKIP)
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < n:
+        print(f"SKIP: needs {n} CPUs ({why})")
+        sys.exit(SKIP)
+    return cpus
+
 def need_tools(*names):
     """Fails with the Debian package to install for each missing tool."""
     missing = [n for n in names if shutil.which(n) is None]

@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from examples import KERNEL_CLIENTS  # noqa: E402
-from interop_lib import SKIP, Failure, Netns, Ustack, Workdir, can_make_namespaces, check, main, need_tools  # noqa: E402
+from interop_lib import Failure, Netns, Ustack, Workdir, check, main, need_tools, skip_unless_namespaces_and_cpus  # noqa: E402
 
 PORT = 7110
 CONNS = 20
@@ -25,14 +25,7 @@ SIZE = 16 * 1024
 
 
 def body():
-    ok, why = can_make_namespaces()
-    if not ok:
-        print(f"SKIP: {why}")
-        sys.exit(SKIP)
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        print("SKIP: needs two CPUs (the lcores, the example's thread)")
-        sys.exit(SKIP)
+    cpus = skip_unless_namespaces_and_cpus(2, "the lcores, the example's thread")
     if len(sys.argv) != 3:
         raise Failure("usage: listen_lcores.py ECHO_SERVER_EXE NETNS_SH")
     server_exe, netns_sh = sys.argv[1:]
