@@ -76,5 +76,11 @@ struct ShimOptions {
 // epoll), on the lcore, and through kernel sockets between two threads;
 // the thread crossing's cost in ns (apps/bench/shim.cpp).
 std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool);
+// Its UDP half (apps/bench/shim_udp.cpp), which bench_shim appends: a
+// 64-byte datagram one way from a thread through the shim to the lcore and
+// back the other way, on the lcore, and between two threads through kernel
+// sockets; the crossing's cost per direction. `lcore_cpu`: the CPU the
+// bench's lcore thread polls on (the application thread gets the others).
+std::vector<CaseResult> bench_shim_udp(const ShimOptions& opt, rte_mempool* pool, unsigned lcore_cpu);
 
 }  // namespace ustack::bench

@@ -461,6 +461,7 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
   out.push_back(std::move(bp));
   out.push_back(std::move(ep));
   out.push_back(std::move(on));
+  for (auto& c : bench_shim_udp(opt, pool, lcore_cpu)) out.push_back(std::move(c));
   return out;
 }
 
