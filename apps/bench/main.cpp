@@ -67,9 +67,11 @@ void usage() {
       "         per second and p50/p99/p99.9 latency (default: --iterations 2000; no EAL)\n"
 
       "  shim   64-byte TCP round trip from a thread through the thread shim (busy poll and\n"
-      "         epoll on the eventfd), on the lcore, and through kernel sockets between two\n"
-      "         threads over loopback; the thread crossing's cost in ns (needs two CPUs)\n"
-      "         (defaults: --iterations 50000 --kernel-iterations 20000)\n");
+      "         epoll on the eventfd), and 64-byte UDP one-way latency through it in each\n"
+      "         direction (thread to lcore, lcore to a busy-polling thread), each beside the\n"
+      "         same on the lcore and through kernel sockets between two threads over\n"
+      "         loopback; the thread crossing's cost in ns (needs two CPUs)\n"
+      "         (defaults: --iterations 50000 --kernel-iterations 20000, per figure)\n");
 }
 
 double seconds(clockid_t id) {
