@@ -184,7 +184,8 @@ struct World {
       step();
       if ((n & 63) == 0 && rte_rdtsc() > end) die("on-lcore: no datagram for 2 s");
     }
-    if (c.wrong.load(std::memory_order_relaxed)) die("on-lcore: a datagram arrived out of sequence or of the wrong length");
+    if (c.wrong.load(std::memory_order_relaxed))
+      die("on-lcore: a datagram arrived out of sequence or of the wrong length");
   }
 };
 
@@ -293,7 +294,8 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     const std::uint64_t end = t0 + 2 * rte_get_tsc_hz();
     for (std::uint32_t n = 1; !w.at_b.has(w.seq_b); ++n)
       if ((n & 255) == 0 && rte_rdtsc() > end) fail("tx: no datagram at the receiver for 2 s");
-    if (w.at_b.wrong.load(std::memory_order_relaxed)) fail("tx: a datagram arrived out of sequence or of the wrong length");
+    if (w.at_b.wrong.load(std::memory_order_relaxed))
+      fail("tx: a datagram arrived out of sequence or of the wrong length");
     return span(t0, w.at_b.tsc.load(std::memory_order_relaxed));
   };
   std::uint32_t rx_seq = 0;
@@ -303,9 +305,9 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     sockaddr_in from{};
     socklen_t fl = sizeof from;
     const std::uint64_t end = rte_rdtsc() + 2 * rte_get_tsc_hz();
+    auto* fp = reinterpret_cast<sockaddr*>(&from);
     ssize_t n;
-    for (std::uint32_t spins = 1; (n = t->recvfrom(h, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &fl)) < 0;
-         ++spins) {
+    for (std::uint32_t spins = 1; (n = t->recvfrom(h, in.data(), in.size(), 0, fp, &fl)) < 0; ++spins) {
       if (errno != EAGAIN) fail(std::string("recvfrom: ") + std::strerror(errno));
       if ((spins & 255) == 0 && rte_rdtsc() > end)
         fail(rx_refused.load() ? "rx: the lcore's send_to was refused" : "rx: no datagram for 2 s");
@@ -371,7 +373,8 @@ Figures kernel_oneway(const Clock& clk, std::uint64_t iterations, unsigned lcore
   socklen_t len = sizeof ra;
   if (!rx || !tx) throw KernelError{errno_text("socket")};
   if (::bind(rx.get(), reinterpret_cast<const sockaddr*>(&ra), sizeof ra) != 0) throw KernelError{errno_text("bind")};
-  if (::getsockname(rx.get(), reinterpret_cast<sockaddr*>(&ra), &len) != 0) throw KernelError{errno_text("getsockname")};
+  if (::getsockname(rx.get(), reinterpret_cast<sockaddr*>(&ra), &len) != 0)
+    throw KernelError{errno_text("getsockname")};
 
   const std::uint64_t total = iterations + kWarmUp;
   std::atomic<std::uint64_t> taken{0};
@@ -405,7 +408,8 @@ Figures kernel_oneway(const Clock& clk, std::uint64_t iterations, unsigned lcore
     for (std::uint64_t seq = 1; seq <= total; ++seq) {
       const std::uint64_t end = rte_rdtsc() + 2 * rte_get_tsc_hz();
       ssize_t n;
-      for (std::uint32_t spins = 1; (n = ::recvfrom(rx.get(), buf.data(), buf.size(), 0, nullptr, nullptr)) < 0; ++spins) {
+      for (std::uint32_t spins = 1; (n = ::recvfrom(rx.get(), buf.data(), buf.size(), 0, nullptr, nullptr)) < 0;
+           ++spins) {
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
           recv_err = errno_text("recvfrom");
           abort.store(true);
@@ -497,7 +501,8 @@ std::vector<CaseResult> bench_shim_udp(const ShimOptions& opt, rte_mempool* pool
                        shim.rx, k_rx);
   rx.note = fmt("thread crossing (lcore -> thread): %.0f ns", shim.rx.p50_ns - on_ba.p50_ns) +
             fmt(" (shim p50 - on-lcore b->a p50 %.0f ns)", on_ba.p50_ns) +
-            fmt(", with %.2f eventfd writes per datagram on the lcore (and their drains on the thread)", shim.rx_wakes) +
+            fmt(", with %.2f eventfd writes per datagram on the lcore (and their drains on the thread)",
+                shim.rx_wakes) +
             fmt("; the lcore's loop: %.0f ns per iteration (both stacks)", shim.loop_ns);
   CaseResult bp = make("shim_udp_rx64_busy_poll",
                        "the same with SO_BUSY_POLL 50 us on the handle: the lcore's eventfd wake-up waits for the "
