@@ -94,8 +94,12 @@ namespace ustack::shim {
 // socket's bound port in Completion::port. udp_unbind takes a bound socket
 // off its port again (a bind that failed on another lcore is undone).
 // udp_send carries one datagram (addr/port 0: the connected peer).
+// send_inline: up to kInlineBytes of stream data carried in the command
+// itself (Command::data, length in value), so that a small send costs the
+// lcore no mbuf of the thread's to read and free: the bytes come with the
+// ring slot, which crosses anyway.
 enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send,
-                                  udp_mcast, udp_unbind };
+                                  udp_mcast, udp_unbind, send_inline };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 // udp_mcast: an IPPROTO_IP multicast option, in Command::port; the group in
 // addr, the source or the option's value (ttl, loop, interface address; host
@@ -107,6 +111,10 @@ enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 enum class McastOp : std::uint16_t { join, leave, join_source, leave_source, block_source, unblock_source, ttl, loop, ifaddr,
                                      reuse };
 
+// Small payloads cross inside the ring slot (Command and Completion are
+// then two cache lines less a word, the second line carrying only data).
+inline constexpr std::size_t kInlineBytes = 96;
+
 struct Command {
   std::uint32_t id = 0;       // handle id in the channel
   CmdOp op = CmdOp::close;
@@ -115,13 +123,19 @@ struct Command {
   std::uint32_t addr = 0;     // listen / connect (host order)
   std::uint32_t value = 0;    // listen: backlog; set_option: value
   std::uint64_t mbuf = 0;     // send: the rte_mbuf chain
+  std::uint8_t data[kInlineBytes];  // send_inline: the bytes (unused otherwise)
 };
+static_assert(sizeof(Command) == 2 * kCacheLine - 8);
 
 // result and released answer the thread's own calls; the others are
 // "event" completions, each of which makes its handle ready.
 // dgram: one UDP datagram (mbuf, sender in addr/port); error: an ICMP error
-// on a connected UDP socket (value: errno).
-enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable, dgram, error };
+// on a connected UDP socket (value: errno). data_inline: stream data in
+// Completion::data (value bytes, at most kInlineBytes), sent only when the
+// thread had consumed everything delivered before it, so it always lands
+// in an empty receive queue (ThreadState keeps one such block per handle).
+enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable, dgram, error,
+                                  data_inline };
 
 struct Completion {
   std::uint32_t id = 0;
@@ -130,22 +144,34 @@ struct Completion {
   std::uint32_t addr = 0;     // accepted: the peer's address; connected: our address
   std::int32_t value = 0;     // result / closed: errno (0 ok); accepted: the new id; data: bytes
   std::uint64_t mbuf = 0;     // data: the rte_mbuf chain; accepted: local address << 16 | local port
+  std::uint8_t data[kInlineBytes];  // data_inline: the bytes (unused otherwise)
 };
+static_assert(sizeof(Completion) == 2 * kCacheLine - 8);
 
-// Per handle, shared by the two sides. Each field has one writer.
+// Per handle, shared by the two sides. Each field has one writer but
+// `want` (either side may clear it). The fields are grouped by who writes
+// them how often, one cache line per group, so that a write on one side does
+// not take from the other a line it reads on every message: the thread's
+// per-receive counters are read by the lcore only when its cached copy says
+// the credit is running low (ShimLcore::credit), and tx_acked, which the
+// lcore writes on every send, is read by the thread only when its cached
+// copy says the send credit is short.
 struct alignas(kCacheLine) SharedSlot {
+  // Written by the thread on every receive.
   std::atomic<std::uint64_t> want{0};          // thread arms (1 + ring position), either side disarms by CAS
-  std::atomic<std::uint32_t> fired{0};         // lcore: eventfd writes completed
-  std::atomic<int> efd{-1};                    // thread: the handle's eventfd
-  std::atomic<std::uint32_t> wake_delay_ns{0};  // thread (SO_BUSY_POLL): how long L2 waits
-  std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears
   std::atomic<std::uint64_t> rx_consumed{0};   // thread: bytes of data completions consumed (receive credit)
   std::atomic<std::uint64_t> rx_dgrams_consumed{0};  // thread: UDP datagrams consumed (datagram credit)
-  std::atomic<std::uint64_t> tx_acked{0};      // lcore: bytes sent through the shim that left TCP's send buffer
+  // Written by the thread at set-up and by setsockopt; read by the lcore.
+  alignas(kCacheLine) std::atomic<int> efd{-1};  // thread: the handle's eventfd
+  std::atomic<std::uint32_t> wake_delay_ns{0};  // thread (SO_BUSY_POLL): how long L2 waits
+  std::atomic<std::uint32_t> out_req{0};       // thread sets 0->1 and queues the id on `waiters`; lcore clears
   // Written by the thread before a listen/connect command, read by the lcore
   // when it executes it (the ring's release/acquire orders them).
   TcpConnOptions opt;
   std::uint32_t rx_limit = 0;                  // receive credit in bytes
+  // Written by the lcore.
+  alignas(kCacheLine) std::atomic<std::uint64_t> tx_acked{0};  // bytes sent through the shim that left TCP's send buffer
+  std::atomic<std::uint32_t> fired{0};         // eventfd writes completed
 };
 
 struct ChannelConfig {

@@ -112,10 +112,16 @@ void ShimLcore::poll(TimeNs now) {
     Deferred& d = deferred_[ch.index];
     std::uint32_t id;
     while (d.n < d.ids.size() && ch.waiters.pop(id)) d.ids[d.n++] = id;
-    const std::size_t n = ch.cmd.pop(std::span<Command>(batch_));
-    for (std::size_t i = 0; i < n; ++i) execute(ch, batch_[i], now);
-    ctr_.commands += n;
-    if (n < batch_.size()) take_waiters(ch, now);
+    // A command that cannot run yet (no mbuf to hold a send's rest) stays
+    // in the ring with those after it: the thread sees a full ring, not a
+    // lost send.
+    const std::size_t n = ch.cmd.peek(std::span<Command>(batch_));
+    std::size_t done = 0;
+    while (done < n && execute(ch, batch_[done], now)) ++done;
+    ch.cmd.advance(done);
+    ctr_.commands += done;
+    if (done < n) ++ctr_.cmd_stalled;
+    else if (n < batch_.size()) take_waiters(ch, now);
   }
 
   // Handles with something to push, in the order they became dirty.
@@ -237,10 +243,10 @@ void ShimLcore::fire(std::uint32_t g) {
 
 // --- commands ---------------------------------------------------------------
 
-void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
+bool ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
   if (c.id >= per_channel()) {
     if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
-    return;
+    return true;
   }
   const std::uint32_t g = ch.index * per_channel() + c.id;
   Slot& s = slots_[g];
@@ -284,6 +290,32 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       }
       append_chain(s.tx_held, s.tx_held_tail, m);
       drain_tx(g, now);
+      publish_acked(g);
+      break;
+    }
+    case CmdOp::send_inline: {
+      if (s.kind != Kind::conn || s.tcp_gone || s.closing) break;
+      const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(c.value, kInlineBytes));
+      std::uint32_t off = s.tx_inline_done;  // taken by an earlier try of this command
+      if (!s.tx_held) {
+        const std::size_t n = tcp_.send(s.conn, Bytes{c.data + off, len - off}, now);
+        s.tx_accepted += n;
+        off += static_cast<std::uint32_t>(n);
+      }
+      if (off < len) {  // TCP is full, or earlier sends wait for it: the rest waits behind them
+        rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+        if (!m) {
+          s.tx_inline_done = off;
+          publish_acked(g);
+          return false;
+        }
+        m->data_off = 0;
+        std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), c.data + off, len - off);
+        m->data_len = static_cast<std::uint16_t>(len - off);
+        m->pkt_len = len - off;
+        append_chain(s.tx_held, s.tx_held_tail, m);
+      }
+      s.tx_inline_done = 0;
       publish_acked(g);
       break;
     }
@@ -373,6 +405,7 @@ void ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       }
       break;
   }
+  return true;
 }
 
 bool ShimLcore::open_udp(std::uint32_t g, SharedSlot& sh, bool reuse) {
@@ -545,9 +578,26 @@ void ShimLcore::publish_acked(std::uint32_t g) {
   shared(g).tx_acked.store(acked, std::memory_order_release);
 }
 
+// The thread's consumed count is re-read only once what the last reading
+// leaves is under half the limit: the credit seen is never more than the
+// real one (the count only grows), and while a thread keeps up, its line is
+// not pulled over here on every delivery (see SharedSlot).
+// data_inline's condition (channel.hpp): the thread has consumed all that
+// was delivered, so its receive queue is empty. A fresh read: the thread
+// writes the count on every receive.
+bool ShimLcore::inline_ok(std::uint32_t g) {
+  Slot& s = slots_[g];
+  if (s.rx_seen != s.rx_delivered) s.rx_seen = shared(g).rx_consumed.load(std::memory_order_acquire);
+  return s.rx_seen == s.rx_delivered;
+}
+
 std::uint64_t ShimLcore::credit(std::uint32_t g) {
-  const Slot& s = slots_[g];
-  const std::uint64_t out = s.rx_delivered - shared(g).rx_consumed.load(std::memory_order_acquire);
+  Slot& s = slots_[g];
+  std::uint64_t out = s.rx_delivered - s.rx_seen;
+  if (out * 2 >= s.rx_limit) {
+    s.rx_seen = shared(g).rx_consumed.load(std::memory_order_acquire);
+    out = s.rx_delivered - s.rx_seen;
+  }
   return out >= s.rx_limit ? 0 : s.rx_limit - out;
 }
 
@@ -700,7 +750,19 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
       Packet p = tcp_.read_zero_copy(s.conn, now);
       if (!p) break;
       const auto bytes = static_cast<std::int32_t>(p.len());
-      emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
+      if (p.len() <= kInlineBytes && inline_ok(g)) {
+        // Small, and the thread's queue is empty: the bytes go in the slot
+        // and the mbuf back to this lcore's cache (the thread touches neither).
+        Completion cpl{.id = id, .op = CplOp::data_inline, .value = bytes};
+        std::size_t at = 0;
+        for (const rte_mbuf* m = p.get(); m; m = m->next) {
+          std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
+          at += m->data_len;
+        }
+        emit(g, cpl);
+      } else {
+        emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
+      }
       s.rx_delivered += static_cast<std::uint64_t>(bytes);
     }
   }
@@ -730,8 +792,12 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
 // --- UDP ------------------------------------------------------------------------
 
 bool ShimLcore::rx_room(std::uint32_t g) {
-  const Slot& s = slots_[g];
-  const std::uint64_t dg = s.rx_dgrams - shared(g).rx_dgrams_consumed.load(std::memory_order_acquire);
+  Slot& s = slots_[g];
+  std::uint64_t dg = s.rx_dgrams - s.rx_dgrams_seen;  // as credit(): re-read when half is used
+  if (dg * 2 >= cfg_.udp_dgrams) {
+    s.rx_dgrams_seen = shared(g).rx_dgrams_consumed.load(std::memory_order_acquire);
+    dg = s.rx_dgrams - s.rx_dgrams_seen;
+  }
   return dg < cfg_.udp_dgrams && credit(g) > 0;
 }
 

@@ -49,6 +49,7 @@ struct LcoreCounters {
   std::uint64_t eventfd_writes = 0;
   std::uint64_t cpl_ring_full = 0;    // a flush stopped on a full completion ring (retried)
   std::uint64_t accept_no_slot = 0;   // accepted connection reset: the channel's accept half was full
+  std::uint64_t cmd_stalled = 0;      // a command left in the ring for lack of an mbuf (retried)
 };
 
 class ShimLcore final : public LoopHook, public tcp::TcpHandler {
@@ -110,10 +111,12 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool want_out = false;        // a thread waits for send credit
     bool writable_pending = false;  // Writable to push
     std::uint64_t rx_delivered = 0;
+    std::uint64_t rx_seen = 0;    // SharedSlot::rx_consumed as last read (credit())
     std::uint64_t tx_accepted = 0;
     std::uint32_t rx_limit = 0;
     rte_mbuf* rx_held = nullptr;  // data pulled at FIN, delivered before EOF
     rte_mbuf* rx_held_tail = nullptr;
+    std::uint32_t tx_inline_done = 0;  // bytes of the send_inline at the ring's head already taken
     rte_mbuf* tx_held = nullptr;  // sends TCP could not take yet, in order
     rte_mbuf* tx_held_tail = nullptr;
     std::uint32_t acc_head = kNone, acc_tail = kNone;  // listener: accepted, not yet announced
@@ -123,6 +126,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     std::uint16_t peer_port = 0;
     UdpSocket* udp = nullptr;     // Kind::udp
     std::uint64_t rx_dgrams = 0;  // datagrams delivered to the thread
+    std::uint64_t rx_dgrams_seen = 0;  // SharedSlot::rx_dgrams_consumed as last read (rx_room())
     std::int32_t udp_errno = 0;   // an ICMP error to report
   };
   // List links survive a slot's reset (a freed slot may still sit in a list).
@@ -146,7 +150,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t id_of(std::uint32_t g) const { return g % per_channel(); }
   SharedSlot& shared(std::uint32_t g) { return chan_of(g).slots[id_of(g)]; }
 
-  void execute(Channel& ch, const Command& c, TimeNs now);
+  bool execute(Channel& ch, const Command& c, TimeNs now);  // false: cannot run yet, leave it in the ring
   void take_waiters(Channel& ch, TimeNs now);
   void mark_dirty(std::uint32_t g);
   void mark_fire(std::uint32_t g, std::uint64_t pos);
@@ -159,7 +163,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void release(std::uint32_t g);
   void reset(std::uint32_t g);
   void reset_shared(std::uint32_t g);
-  std::uint64_t credit(std::uint32_t g);
+  bool inline_ok(std::uint32_t g);
+  std::uint64_t credit(std::uint32_t g);  // receive credit left (reads the thread's count when low)
   std::uint32_t slot_of_conn(TcpConnId c) const;
   bool rx_room(std::uint32_t g);  // UDP: datagram and byte credit left
   void flush_udp(std::uint32_t g, bool& ok);

@@ -72,6 +72,18 @@ class SpscRing {
 
   // Consumer side. Pops up to out.size() elements; returns how many.
   std::size_t pop(std::span<T> out) {
+    const std::size_t n = peek(out);
+    advance(n);
+    return n;
+  }
+  bool pop(T& item) { return pop(std::span<T>(&item, 1)) == 1; }
+
+  // Consumer side, in two steps: peek() copies up to out.size() elements
+  // without taking them, advance(n) then takes the first n of those (n at
+  // most what peek returned). What is not taken is seen again next time, so
+  // a consumer that cannot handle an element yet leaves it in the ring
+  // (backpressure on the producer) instead of keeping it elsewhere.
+  std::size_t peek(std::span<T> out) {
     const std::uint64_t head = cons_.head.load(std::memory_order_relaxed);
     std::size_t avail = static_cast<std::size_t>(cons_.tail_cache - head);
     if (avail < out.size()) {
@@ -80,10 +92,11 @@ class SpscRing {
     }
     const std::size_t n = out.size() < avail ? out.size() : avail;
     for (std::size_t i = 0; i < n; ++i) out[i] = slots_[(head + i) & mask_];
-    if (n) cons_.head.store(head + n, std::memory_order_release);
     return n;
   }
-  bool pop(T& item) { return pop(std::span<T>(&item, 1)) == 1; }
+  void advance(std::size_t n) {
+    if (n) cons_.head.store(cons_.head.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
 
   // Producer side: the position the next pushed element will have
   // (elements are numbered from 0 in push order).

@@ -16,6 +16,7 @@
 #include <rte_random.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -71,9 +72,15 @@ struct Handle {
   // on its own (head fields of a chain are not kept up to date).
   rte_mbuf* rx_head = nullptr;
   rte_mbuf* rx_tail = nullptr;
-  std::size_t rx_bytes = 0;
+  std::size_t rx_bytes = 0;  // both: the inline block's, then the mbufs'
+  // A data_inline completion's bytes, read before the mbufs: the lcore sends
+  // one only when everything before it was consumed, so it always finds
+  // this block and the chain empty (channel.hpp).
+  std::uint16_t rx_inline_off = 0, rx_inline_len = 0;
+  std::array<std::uint8_t, kInlineBytes> rx_inline;
   std::uint64_t rx_consumed = 0;
   std::uint64_t tx_submitted = 0;
+  std::uint64_t tx_acked_seen = 0;  // SharedSlot::tx_acked as last read (send())
   // Listener: accepted ids not yet returned by accept(), in order.
   std::uint32_t acc_head = kNone, acc_tail = kNone, acc_next = kNone;
   // Readiness protocol (channel.hpp).
@@ -212,6 +219,29 @@ struct ThreadState {
         h.rx_bytes += static_cast<std::size_t>(c.value);
         break;
       }
+      case CplOp::data_inline: {
+        const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(static_cast<std::size_t>(c.value), kInlineBytes));
+        if (h.kind != Handle::Kind::conn) break;
+        if (h.rx_bytes == 0) {
+          std::memcpy(h.rx_inline.data(), c.data, n);
+          h.rx_inline_off = 0;
+          h.rx_inline_len = n;
+          h.rx_bytes = n;
+          break;
+        }
+        // Not reached (the lcore inlines only into an empty queue); kept so
+        // that a broken invariant costs an mbuf, not bytes of the stream.
+        rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
+        if (!m) {
+          if (!h.so_error) h.so_error = ENOBUFS;
+          break;
+        }
+        std::memcpy(rte_pktmbuf_append(m, n), c.data, n);
+        if (h.rx_tail) h.rx_tail->next = m; else h.rx_head = m;
+        h.rx_tail = m;
+        h.rx_bytes += n;
+        break;
+      }
       case CplOp::eof:
         h.eof = true;
         break;
@@ -331,14 +361,15 @@ struct ThreadState {
     return out == 0 || (avail > 0 && avail >= limit / 4);
   }
 
-  // EPOLL* bits as Linux's tcp_poll would give them.
-  std::uint32_t mask(int hd, Handle& h) {
+  // EPOLL* bits as Linux's tcp_poll would give them (`out` false: without
+  // EPOLLOUT, which costs a read of the lcore's send count).
+  std::uint32_t mask(int hd, Handle& h, bool out = true) {
     switch (h.kind) {
       case Handle::Kind::listener: return h.acc_head != kNone ? std::uint32_t{EPOLLIN} : 0u;
       case Handle::Kind::udp: {
         std::uint32_t m = h.dq_count ? std::uint32_t{EPOLLIN} : 0u;
         if (h.so_error) m |= EPOLLERR;
-        if (link_of(hd).ch->cmd.has_room(1)) m |= EPOLLOUT;
+        if (out && link_of(hd).ch->cmd.has_room(1)) m |= EPOLLOUT;
         return m;
       }
       case Handle::Kind::fresh: return std::uint32_t{EPOLLOUT} | EPOLLHUP;
@@ -350,7 +381,7 @@ struct ThreadState {
     if (h.eof || h.rd_shut || h.gone) m |= EPOLLRDHUP;
     if (h.so_error) m |= EPOLLERR;
     if (h.gone || (h.eof && h.wr_shut)) m |= EPOLLHUP;
-    if (!h.connecting &&
+    if (out && !h.connecting &&
         (h.gone || h.wr_shut || h.so_error || (h.connected && credit_ok(hd, h) && link_of(hd).ch->cmd.has_room(1))))
       m |= EPOLLOUT;
     return m;
@@ -367,8 +398,7 @@ struct ThreadState {
   // socket that was never connected.
   bool reportable(int hd, Handle& h) {
     if (h.kind == Handle::Kind::fresh) return false;
-    const std::uint32_t m = mask(hd, h);
-    return (m & ~static_cast<std::uint32_t>(EPOLLOUT)) || out_report(h);
+    return mask(hd, h, false) != 0 || out_report(h);
   }
 
   void wait_claimed(SharedSlot& sh, Handle& h) {
@@ -553,6 +583,7 @@ struct ThreadState {
     }
     h.rx_head = h.rx_tail = nullptr;
     h.rx_bytes = 0;
+    h.rx_inline_off = h.rx_inline_len = 0;
   }
 
   void close_handle(int hd) {
@@ -1160,8 +1191,19 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
     Link& k = s.link_of(hd);
     std::size_t avail = 0;
     if (!h->connecting) {
-      const std::uint64_t out = h->tx_submitted - s.shared(hd).tx_acked.load(std::memory_order_acquire);
-      avail = out >= h->opt.sndbuf ? 0 : h->opt.sndbuf - out;
+      // The lcore's count is re-read only when the last reading does not
+      // cover this call: it only grows, so the credit seen is never more
+      // than the real one, and a sender with room does not pull the line
+      // the lcore writes on every send (SharedSlot).
+      const auto credit = [&] {
+        const std::uint64_t out = h->tx_submitted - h->tx_acked_seen;
+        return out >= h->opt.sndbuf ? std::size_t{0} : static_cast<std::size_t>(h->opt.sndbuf - out);
+      };
+      avail = credit();
+      if (avail < len - done) {
+        h->tx_acked_seen = s.shared(hd).tx_acked.load(std::memory_order_acquire);
+        avail = credit();
+      }
     }
     if (len == done) return static_cast<ssize_t>(done);
     if (avail == 0 || !k.ch->cmd.has_room(1)) {
@@ -1172,31 +1214,40 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
       s.wait_handle(hd);
       continue;
     }
-    // Fill mbufs from the pool (thread-safe) and hand the chain over.
     const std::size_t want = std::min(avail, len - done);
-    rte_mbuf* head = nullptr;
-    rte_mbuf* tail = nullptr;
+    const auto* from = static_cast<const std::uint8_t*>(buf) + done;
     std::size_t filled = 0;
-    while (filled < want) {
-      rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
-      if (!m) break;
-      m->data_off = 0;  // TCP copies headers elsewhere: the whole room is payload
-      const std::size_t n = std::min<std::size_t>(m->buf_len, want - filled);
-      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), static_cast<const std::uint8_t*>(buf) + done + filled, n);
-      m->data_len = static_cast<std::uint16_t>(n);
-      m->pkt_len = static_cast<std::uint32_t>(n);
-      if (tail) {
-        tail->next = m;
-        head->nb_segs = static_cast<std::uint16_t>(head->nb_segs + 1);
-        head->pkt_len += static_cast<std::uint32_t>(n);
-      } else {
-        head = m;
+    if (want <= kInlineBytes) {
+      // Small: the bytes ride in the command (no mbuf crosses).
+      Command c{.id = s.id_of(hd), .op = CmdOp::send_inline, .value = static_cast<std::uint32_t>(want)};
+      std::memcpy(c.data, from, want);
+      k.ch->cmd.push(c);
+      filled = want;
+    } else {
+      // Fill mbufs from the pool (thread-safe) and hand the chain over.
+      rte_mbuf* head = nullptr;
+      rte_mbuf* tail = nullptr;
+      while (filled < want) {
+        rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
+        if (!m) break;
+        m->data_off = 0;  // TCP copies headers elsewhere: the whole room is payload
+        const std::size_t n = std::min<std::size_t>(m->buf_len, want - filled);
+        std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), from + filled, n);
+        m->data_len = static_cast<std::uint16_t>(n);
+        m->pkt_len = static_cast<std::uint32_t>(n);
+        if (tail) {
+          tail->next = m;
+          head->nb_segs = static_cast<std::uint16_t>(head->nb_segs + 1);
+          head->pkt_len += static_cast<std::uint32_t>(n);
+        } else {
+          head = m;
+        }
+        tail = m;
+        filled += n;
       }
-      tail = m;
-      filled += n;
+      if (!head) return done ? static_cast<ssize_t>(done) : fail(ENOBUFS);
+      k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::send, .mbuf = reinterpret_cast<std::uint64_t>(head)});
     }
-    if (!head) return done ? static_cast<ssize_t>(done) : fail(ENOBUFS);
-    k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::send, .mbuf = reinterpret_cast<std::uint64_t>(head)});
     h->tx_submitted += filled;
     if (h->out_ready) h->out_interest = false;  // a report is consumed; a request still waits for its answer
     done += filled;
@@ -1227,6 +1278,8 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
       std::size_t done = 0;
       auto* out = static_cast<std::uint8_t*>(buf);
       if (flags & MSG_PEEK) {
+        done = std::min<std::size_t>(h->rx_inline_len, len);
+        std::memcpy(out, h->rx_inline.data() + h->rx_inline_off, done);
         for (rte_mbuf* m = h->rx_head; m && done < len; m = m->next) {
           const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
           std::memcpy(out + done, rte_pktmbuf_mtod(m, const std::uint8_t*), n);
@@ -1235,6 +1288,12 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
         s.touch(hd);
         s.pump();
         return static_cast<ssize_t>(done);
+      }
+      if (h->rx_inline_len) {
+        done = std::min<std::size_t>(h->rx_inline_len, len);
+        std::memcpy(out, h->rx_inline.data() + h->rx_inline_off, done);
+        h->rx_inline_off = static_cast<std::uint16_t>(h->rx_inline_off + done);
+        h->rx_inline_len = static_cast<std::uint16_t>(h->rx_inline_len - done);
       }
       while (done < len && h->rx_head) {
         rte_mbuf* m = h->rx_head;
