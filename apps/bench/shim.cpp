@@ -4,19 +4,21 @@
 // between two threads, in the same run.
 //
 // Set-up: two stacks on the in-memory pair; the server is an on-lcore echo
-// on stack b. For the on-lcore figure this thread steps both stacks and
-// runs the client in callbacks (ustack-bench tcp's rr64). For the shim
-// figures a std::thread is the lcore (pinned to the EAL lcore's CPU, both
-// stacks' loops with the shim as stack a's hook) and this thread, pinned to
-// another CPU, is the application: send() 64 bytes, then wait for the 64
-// back, either spinning on recv() (busy poll) or in epoll_wait on the
-// handle's eventfd. The kernel's figures are the same two loops over
-// loopback, with the echo server on a second thread (blocking recv/send).
+// on stack b. A std::thread is the lcore (pinned to the EAL lcore's CPU,
+// both stacks' loops with the shim as stack a's hook) and this thread,
+// pinned to another CPU, is the application: send() 64 bytes, then wait for
+// the 64 back, either spinning on recv() (busy poll) or in epoll_wait on the
+// handle's eventfd. The on-lcore figure is the same round trip made by the
+// lcore thread itself in callbacks on a second connection (ustack-bench
+// tcp's rr64), in blocks between the shim's blocks. The kernel's figures are
+// the same two loops over loopback, with the echo server on a second thread
+// (blocking recv/send).
 //
 // Crossing cost: each shim round trip crosses twice (the send goes to the
 // lcore, the reply comes back), so (shim p50 - on-lcore p50) / 2 is what one
-// crossing adds, with the thread busy polling. Allocations: both the
-// application thread's and the lcore thread's, per round trip (must be 0).
+// crossing adds, with the thread busy polling; taken per pair of adjacent
+// blocks and the median kept (run_shim). Allocations: both the application
+// thread's and the lcore thread's, per round trip (must be 0).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -140,41 +142,69 @@ Figures figures(const Clock& clk, const std::vector<std::uint64_t>& cycles, std:
 
 // --- on-lcore ---------------------------------------------------------------
 
-Figures run_onlcore(World& w, std::uint64_t iterations) {
+// The baseline's client: one connection on stack a, its round trips made by
+// whichever thread steps the stacks (this one to set it up, the lcore thread
+// during the shim's runs, between the shim's blocks).
+struct OnlcoreRr {
+  World& w;
   RrClient client;
-  auto c = w.ta.connect(Ipv4Addr{10, 0, 0, 2}, kPort, &client, nullptr, w.clk.now());
-  if (!c) die("connect failed");
-  w.ta.set_nagle(*c, false, w.clk.now());
-  w.run_until([&] { return client.connected; }, "the handshake");
+  TcpConnId c;
   std::array<std::uint8_t, kMsg> msg{};
-  auto rr = [&] {
-    const std::uint64_t want = client.rx + kMsg;
-    w.ta.send(*c, Bytes{msg}, w.clk.now());
-    w.run_until([&] { return client.rx >= want; }, "a reply");
-  };
-  for (int i = 0; i < 1000; ++i) rr();
-  std::vector<std::uint64_t> cycles;
-  cycles.reserve(iterations);
-  const std::uint64_t allocs0 = thread_alloc_count();
-  for (std::uint64_t i = 0; i < iterations; ++i) {
-    const std::uint64_t t0 = rte_rdtsc();
-    rr();
-    cycles.push_back(client.rx_tsc - t0);
+  explicit OnlcoreRr(World& world) : w(world) {
+    auto id = w.ta.connect(Ipv4Addr{10, 0, 0, 2}, kPort, &client, nullptr, w.clk.now());
+    if (!id) die("connect failed");
+    c = *id;
+    w.ta.set_nagle(c, false, w.clk.now());
+    w.run_until([&] { return client.connected; }, "the handshake");
+    for (int i = 0; i < 1000; ++i) rr();
   }
-  const std::uint64_t allocs = thread_alloc_count() - allocs0;
-  w.ta.abort(*c, w.clk.now());
-  w.run_until([&] { return w.tb.connection_count() == 0; }, "the server to see the RST");
-  return figures(w.clk, cycles, allocs);
-}
+  // One round trip: cycles from the send to the reply's callback.
+  std::uint64_t rr() {
+    const std::uint64_t want = client.rx + kMsg;
+    const std::uint64_t t0 = rte_rdtsc();
+    w.ta.send(c, Bytes{msg}, w.clk.now());
+    w.run_until([&] { return client.rx >= want; }, "a reply");
+    return client.rx_tsc - t0;
+  }
+  void close() {
+    w.ta.abort(c, w.clk.now());
+    w.run_until([&] { return w.tb.connection_count() == 0; }, "the server to see the RST");
+  }
+};
 
 // --- through the shim ---------------------------------------------------------
 
-struct ShimResult {
-  Figures busy, busy_poll, epoll;
-  double loop_ns = 0;  // the lcore's iteration (both stacks), during busy_poll
+// Each mode's round trips are taken in blocks, and before each block the
+// lcore thread makes a block of on-lcore round trips: the two figures of a
+// pair are taken a few milliseconds apart, so a shared machine's slow
+// spells (the loop's cost here swings 2x between runs) hit both alike. The
+// crossing is the median over pairs of (shim p50 - on-lcore p50) / 2.
+constexpr int kBlocks = 10;
+
+struct ModeResult {
+  Figures shim;
+  double crossing_ns = 0;  // median over blocks
+  double loop_ns = 0;      // the lcore's iteration (both stacks) during the shim's blocks
 };
 
+struct ShimResult {
+  ModeResult busy, busy_poll, epoll;
+  Figures onlcore;  // every block of every mode
+};
+
+double p50_of(std::vector<std::uint64_t> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+  return static_cast<double>(v[v.size() / 2]);
+}
+
 ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
+  OnlcoreRr onl(w);
+  const std::uint64_t block = std::max<std::uint64_t>(iterations / kBlocks, 100);
+  std::vector<std::uint64_t> onl_cycles;  // the lcore thread's, read by this one once a block is done
+  onl_cycles.reserve(3 * kBlocks * block);
+  std::atomic<std::uint64_t> onl_asked{0}, onl_done{0};
+
   shim::LcoreConfig cfg;
   cfg.max_threads = 1;
   shim::ShimLcore la(w.ta, cfg);
@@ -188,7 +218,12 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     // An lcore as the runtime's are: an EAL thread, with the mempool's
     // per-lcore cache (not a ring operation per mbuf).
     const bool eal = rte_thread_register() == 0;
+    std::uint64_t done = 0;
     while (!stop.load(std::memory_order_relaxed)) {
+      if (onl_asked.load(std::memory_order_acquire) != done) {
+        for (std::uint64_t i = 0; i < block; ++i) onl_cycles.push_back(onl.rr());
+        onl_done.store(++done, std::memory_order_release);
+      }
       w.step();
       lcore_allocs.store(thread_alloc_count(), std::memory_order_relaxed);
       lcore_iterations.store(lcore_iterations.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -238,6 +273,12 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
       }
     }
   };
+  auto onlcore_block = [&] {
+    const std::uint64_t want = onl_asked.fetch_add(1, std::memory_order_release) + 1;
+    const std::uint64_t end = rte_rdtsc() + 10 * rte_get_tsc_hz();
+    while (onl_done.load(std::memory_order_acquire) != want)
+      if (rte_rdtsc() > end) die("the lcore's on-lcore round trips: none in 10 s");
+  };
   ShimResult r;
   enum class Mode { busy, busy_poll, epoll };
   for (Mode mode : {Mode::busy, Mode::busy_poll, Mode::epoll}) {
@@ -247,20 +288,36 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     const int us = mode == Mode::busy_poll ? 50 : 0;
     t->setsockopt(h, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us);
     for (int i = 0; i < 1000; ++i) rr(busy);
-    std::vector<std::uint64_t> cycles;
-    cycles.reserve(iterations);
+    std::vector<std::uint64_t> cycles, blk;
+    cycles.reserve(kBlocks * block);
+    blk.reserve(block);
+    std::vector<double> crossings;
+    std::uint64_t loops = 0, loop_cycles = 0;
     const std::uint64_t a0 = thread_alloc_count(), l0 = lcore_allocs.load();
-    const std::uint64_t i0 = lcore_iterations.load(), c0 = rte_rdtsc();
-    for (std::uint64_t i = 0; i < iterations; ++i) {
-      const std::uint64_t t0 = rte_rdtsc();
-      rr(busy);
-      cycles.push_back(rte_rdtsc() - t0);
+    for (int b = 0; b < kBlocks; ++b) {
+      const std::size_t onl0 = onl_cycles.size();
+      onlcore_block();
+      const double onl_p50 = w.clk.ns(static_cast<std::uint64_t>(
+          p50_of({onl_cycles.begin() + static_cast<std::ptrdiff_t>(onl0), onl_cycles.end()})));
+      blk.clear();
+      const std::uint64_t i0 = lcore_iterations.load(), c0 = rte_rdtsc();
+      for (std::uint64_t i = 0; i < block; ++i) {
+        const std::uint64_t t0 = rte_rdtsc();
+        rr(busy);
+        blk.push_back(rte_rdtsc() - t0);
+      }
+      loops += lcore_iterations.load() - i0;
+      loop_cycles += rte_rdtsc() - c0;
+      cycles.insert(cycles.end(), blk.begin(), blk.end());
+      crossings.push_back((w.clk.ns(static_cast<std::uint64_t>(p50_of(blk))) - onl_p50) / 2);
     }
     const std::uint64_t allocs = (thread_alloc_count() - a0) + (lcore_allocs.load() - l0);
-    const std::uint64_t loops = lcore_iterations.load() - i0;
-    const double loop_ns = loops ? w.clk.ns(rte_rdtsc() - c0) / static_cast<double>(loops) : 0;
-    (mode == Mode::busy ? r.busy : mode == Mode::busy_poll ? r.busy_poll : r.epoll) = figures(w.clk, cycles, allocs);
-    if (mode == Mode::busy_poll) r.loop_ns = loop_ns;
+    ModeResult& m = mode == Mode::busy ? r.busy : mode == Mode::busy_poll ? r.busy_poll : r.epoll;
+    // Both threads' allocations, over the shim's and the on-lcore round trips.
+    m.shim = figures(w.clk, cycles, allocs);
+    std::sort(crossings.begin(), crossings.end());
+    m.crossing_ns = crossings[crossings.size() / 2];
+    m.loop_ns = loops ? w.clk.ns(loop_cycles) / static_cast<double>(loops) : 0;
   }
   t->close(h);
   close(ep);
@@ -271,6 +328,8 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
   stop.store(true);
   lcore.join();
   w.a.set_hook(nullptr);
+  r.onlcore = figures(w.clk, onl_cycles, 0);
+  onl.close();
   return r;
 }
 
@@ -391,13 +450,8 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
   if (ncpu < 2) die("needs two CPUs (the lcore and the application thread)");
   const unsigned lcore_cpu = static_cast<unsigned>(sched_getcpu() >= 0 ? sched_getcpu() : 0);
   auto w = std::make_unique<World>(pool);
-  // The on-lcore baseline before and after the shim's runs, the faster of
-  // the two kept: a slow baseline (this machine's noise) would make the
-  // crossing look cheaper than it is.
-  const Figures before = run_onlcore(*w, opt.iterations);
   const ShimResult shim = run_shim(*w, opt.iterations, lcore_cpu);
-  const Figures after = run_onlcore(*w, opt.iterations);
-  const Figures onlcore = after.p50_ns < before.p50_ns ? after : before;
+  const Figures& onlcore = shim.onlcore;
   const KernelResult kernel = run_kernel(opt.kernel_iterations);
   const double hop = ring_hop_ns(w->clk, opt.iterations, lcore_cpu);
 
@@ -407,25 +461,26 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
   busy.name = "shim_rr64";
   busy.what = "64-byte round trip from a thread through the shim, busy-polling recv() [kernel: two threads, "
               "loopback, the client busy-polling recv()]";
-  busy.ustack = shim.busy;
+  busy.ustack = shim.busy.shim;
   busy.shown = shown;
   busy.ops_unit = "rt/s";
   CaseResult bp;
   bp.name = "shim_rr64_busy_poll";
   bp.what = "the same with SO_BUSY_POLL 50 us on the handle: the lcore's eventfd wake-up waits for the polling "
             "thread [kernel: as shim_rr64]";
-  bp.ustack = shim.busy_poll;
+  bp.ustack = shim.busy_poll.shim;
   bp.shown = shown;
   bp.ops_unit = "rt/s";
   CaseResult ep;
   ep.name = "shim_rr64_epoll";
   ep.what = "the same, waiting in epoll_wait on the handle's eventfd [kernel: epoll_wait on the socket]";
-  ep.ustack = shim.epoll;
+  ep.ustack = shim.epoll.shim;
   ep.shown = shown;
   ep.ops_unit = "rt/s";
   CaseResult on;
   on.name = "onlcore_rr64";
-  on.what = "the same round trip made in callbacks on the lcore (no crossing) [kernel: as shim_rr64]";
+  on.what = "the same round trip made in callbacks on the lcore thread (no crossing), in blocks between the shim's "
+            "[kernel: as shim_rr64]";
   on.ustack = onlcore;
   on.shown = shown;
   on.ops_unit = "rt/s";
@@ -440,19 +495,19 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
   // The crossing: what the shim adds to the on-lcore round trip, per
   // direction. Without SO_BUSY_POLL each reply costs an eventfd write on the
   // lcore and a drain on the thread (two syscalls); with it, neither.
-  const double crossing = (shim.busy.p50_ns - onlcore.p50_ns) / 2;
-  const double crossing_bp = (shim.busy_poll.p50_ns - onlcore.p50_ns) / 2;
-  busy.note = fmt("thread crossing: %.0f ns each way ((shim p50 - on-lcore p50) / 2; two per round trip), "
-                  "with the eventfd write and drain per reply",
-                  crossing);
+  const double crossing = shim.busy.crossing_ns;
+  const double crossing_bp = shim.busy_poll.crossing_ns;
+  busy.note = fmt("thread crossing: %.0f ns each way", crossing) + " (median over " + std::to_string(kBlocks) +
+              " block pairs of (shim p50 - on-lcore p50) / 2; two crossings per round trip), with the eventfd write "
+              "and drain per reply";
   bp.note = fmt("thread crossing: %.0f ns each way, no eventfd syscall", crossing_bp) +
             fmt("; the lcore's loop: %.0f ns per iteration (both stacks; a command waits half of one on average)",
-                shim.loop_ns) +
+                shim.busy_poll.loop_ns) +
             fmt("; a bare ring hop between the two CPUs: %.0f ns", hop);
   bp.goal = std::string("crossing under 200 ns") + (crossing_bp < 200 ? ": met" : ": MISSED");
-  if (kernel.error.empty() && shim.busy.p50_ns > 0 && shim.busy_poll.p50_ns > 0) {
-    const double x = kernel.busy.p50_ns / shim.busy.p50_ns;
-    const double xb = kernel.busy.p50_ns / shim.busy_poll.p50_ns;
+  if (kernel.error.empty() && shim.busy.shim.p50_ns > 0 && shim.busy_poll.shim.p50_ns > 0) {
+    const double x = kernel.busy.p50_ns / shim.busy.shim.p50_ns;
+    const double xb = kernel.busy.p50_ns / shim.busy_poll.shim.p50_ns;
     busy.goal = fmt("shim round trip at least 3x faster than the kernel's (%.1fx)", x) + (x >= 3 ? ": met" : ": MISSED");
     bp.goal += fmt("; shim round trip at least 3x faster than the kernel's (%.1fx)", xb) + (xb >= 3 ? ": met" : ": MISSED");
   }
