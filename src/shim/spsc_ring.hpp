@@ -3,19 +3,23 @@
 // shim). Lock-free and wait-free: push and pop never block, a full ring
 // says so (the caller turns that into EAGAIN or backpressure).
 //
-// Layout: the producer's index and the consumer's index live on their own
-// cache lines, each side keeps a cached copy of the other's index and only
-// re-reads the shared one when the cache says the ring is full (producer)
-// or empty (consumer). A burst of n elements costs one acquire load (at
-// most) and one release store per side, not one per element.
+// Layout: each slot carries a sequence word next to its element, written
+// last by the producer (release): the consumer finds the next element by
+// reading that slot alone, so an element costs the consumer one transfer of
+// the slot's line(s) from the producer's CPU, not also one of a shared tail
+// index. The producer's tail and the consumer's head live on their own
+// cache lines; the producer reads the consumer's head only when its cached
+// copy says the ring is full, so freeing slots costs the producer nothing
+// while there is room. A burst of n elements costs one release store per
+// element (its sequence word) and one for the head.
 //
-// Memory order: the producer writes the slots, then publishes the new tail
-// with a release store; the consumer's acquire load of the tail makes those
-// slot writes visible before it reads them. Symmetrically for the head, so
-// the producer never overwrites a slot still being read.
+// Memory order: the producer writes the element, then its slot's sequence
+// (position + 1) with a release store; the consumer's acquire load of that
+// word makes the element visible before it reads it. The sequence of a
+// slot's next use is a capacity higher, so a stale slot never matches. The
+// consumer's release store of its head after reading orders those reads
+// before the producer, having read the head (acquire), overwrites the slots.
 //
-// T must be trivially copyable (slots are overwritten in place; no
-// destructor runs when an element leaves the ring).
 #pragma once
 
 #include <atomic>
@@ -24,7 +28,7 @@
 #include <cstdint>
 #include <span>
 #include <type_traits>
-#include <vector>
+#include <memory>
 
 namespace ustack {
 
@@ -39,7 +43,7 @@ class SpscRing {
   explicit SpscRing(std::size_t capacity) {
     std::size_t n = 2;
     while (n < capacity) n <<= 1;
-    slots_.resize(n);
+    slots_ = std::make_unique<Slot[]>(n);
     mask_ = n - 1;
   }
   SpscRing(const SpscRing&) = delete;
@@ -56,8 +60,12 @@ class SpscRing {
       room = capacity() - static_cast<std::size_t>(tail - prod_.head_cache);
     }
     const std::size_t n = items.size() < room ? items.size() : room;
-    for (std::size_t i = 0; i < n; ++i) slots_[(tail + i) & mask_] = items[i];
-    if (n) prod_.tail.store(tail + n, std::memory_order_release);
+    for (std::size_t i = 0; i < n; ++i) {
+      Slot& s = slots_[(tail + i) & mask_];
+      s.value = items[i];
+      s.seq.store(tail + i + 1, std::memory_order_release);
+    }
+    if (n) prod_.tail.store(tail + n, std::memory_order_relaxed);
     return n;
   }
   bool push(const T& item) { return push(std::span<const T>(&item, 1)) == 1; }
@@ -85,13 +93,16 @@ class SpscRing {
   // (backpressure on the producer) instead of keeping it elsewhere.
   std::size_t peek(std::span<T> out) {
     const std::uint64_t head = cons_.head.load(std::memory_order_relaxed);
-    std::size_t avail = static_cast<std::size_t>(cons_.tail_cache - head);
-    if (avail < out.size()) {
-      cons_.tail_cache = prod_.tail.load(std::memory_order_acquire);
-      avail = static_cast<std::size_t>(cons_.tail_cache - head);
+    std::size_t n = 0;
+    for (; n < out.size(); ++n) {
+      const Slot& s = slots_[(head + n) & mask_];
+      // A slot of two lines: ask for the second with the first, so that
+      // an element that has just arrived costs one wait for the producer's
+      // CPU, not two in a row. Only a hint: it is read after the acquire.
+      if constexpr (sizeof(Slot) > kCacheLine) __builtin_prefetch(reinterpret_cast<const char*>(&s) + kCacheLine);
+      if (s.seq.load(std::memory_order_acquire) != head + n + 1) break;
+      out[n] = s.value;
     }
-    const std::size_t n = out.size() < avail ? out.size() : avail;
-    for (std::size_t i = 0; i < n; ++i) out[i] = slots_[(head + i) & mask_];
     return n;
   }
   void advance(std::size_t n) {
@@ -105,10 +116,12 @@ class SpscRing {
   // next one to pop).
   std::uint64_t consumed() const { return cons_.head.load(std::memory_order_relaxed); }
 
-  // Either side, approximate (the other side may move meanwhile).
+  // Either side, approximate (the other side may move meanwhile). Reads
+  // both indexes: not for a fast path.
   std::size_t size() const {
-    return static_cast<std::size_t>(prod_.tail.load(std::memory_order_acquire) -
-                                    cons_.head.load(std::memory_order_acquire));
+    const std::uint64_t head = cons_.head.load(std::memory_order_acquire);
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed);
+    return tail > head ? static_cast<std::size_t>(tail - head) : 0;
   }
   bool empty() const { return size() == 0; }
 
@@ -121,9 +134,17 @@ class SpscRing {
     std::atomic<std::uint64_t> head{0};
     std::uint64_t tail_cache = 0;  // the producer's tail, as last read
   };
+  // A slot of a line or more starts on a line, so that an element crosses
+  // in as few lines as it can; small ones are packed.
+  static constexpr std::size_t kSlotAlign =
+      sizeof(T) + sizeof(std::uint64_t) >= kCacheLine / 2 ? kCacheLine : alignof(std::atomic<std::uint64_t>);
+  struct alignas(kSlotAlign) Slot {
+    std::atomic<std::uint64_t> seq{0};  // position + 1 once the element at that position is in
+    T value{};
+  };
   Producer prod_;
   Consumer cons_;
-  std::vector<T> slots_;
+  std::unique_ptr<Slot[]> slots_;
   std::size_t mask_ = 0;
 };
 
