@@ -70,7 +70,11 @@
 // `want`, then fence and T3 as at T2) instead of writing the eventfd itself;
 // L2 then finds the new `want` and does not fire. Either the thread's CAS or
 // the lcore's wins, so the accounting above is unchanged. The cost is that a
-// thread asleep in epoll_wait is woken up to wake_delay_ns late.
+// thread asleep in epoll_wait is woken up late: by wake_delay_ns, or by up
+// to twice that when it went to sleep right after taking the completion the
+// delay was counting for (the lcore, to leave `want`'s line alone while the
+// thread polls, looks at it only when a delay runs out, and then gives the
+// newest completion a delay of its own).
 //
 // Cost on the lcore: one write(2) on an eventfd per handle per not-ready ->
 // ready transition, batched after the iteration's TX flush, never per
@@ -114,6 +118,9 @@ enum class McastOp : std::uint16_t { join, leave, join_source, leave_source, blo
 // Small payloads cross inside the ring slot (Command and Completion are
 // then two cache lines less a word, the second line carrying only data).
 inline constexpr std::size_t kInlineBytes = 96;
+// Per handle, the thread's ring for data_inline bytes not yet received. The
+// more it holds, the less often the lcore reads the thread's consumed count.
+inline constexpr std::size_t kInlineRxBytes = 512;
 
 struct Command {
   std::uint32_t id = 0;       // handle id in the channel
@@ -131,9 +138,13 @@ static_assert(sizeof(Command) == 2 * kCacheLine - 8);
 // "event" completions, each of which makes its handle ready.
 // dgram: one UDP datagram (mbuf, sender in addr/port); error: an ICMP error
 // on a connected UDP socket (value: errno). data_inline: stream data in
-// Completion::data (value bytes, at most kInlineBytes), sent only when the
-// thread had consumed everything delivered before it, so it always lands
-// in an empty receive queue (ThreadState keeps one such block per handle).
+// Completion::data (value bytes, at most kInlineBytes). The thread keeps
+// such bytes in a ring of kInlineRxBytes per handle, ahead of any mbuf
+// data; the lcore sends data_inline only when that cannot overflow and
+// keeps the order: when no mbuf data is unconsumed and all unconsumed data
+// plus this fits the ring (by its cached count of what the thread
+// consumed, which only lags, so the check errs on the safe side; re-read
+// when the check fails).
 enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable, dgram, error,
                                   data_inline };
 

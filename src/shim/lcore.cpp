@@ -60,8 +60,9 @@ ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg, UdpLayer* udp)
     : tcp_(tcp), udp_(udp), cfg_(cfg), pool_(tcp.stack().pool()) {
   if (udp_) udp_max_payload_ = udp_->max_payload();
   const std::uint32_t per = per_channel();
+  while ((1u << shift_) < per) ++shift_;
   for (std::uint32_t i = 0; i < cfg_.max_threads; ++i) channels_.push_back(std::make_unique<Channel>(i, cfg_.channel));
-  slots_.resize(static_cast<std::size_t>(per) * cfg_.max_threads);
+  slots_.resize(static_cast<std::size_t>(cfg_.max_threads) << shift_);
   links_.resize(slots_.size());
   udp_ctx_.resize(slots_.size());
   for (std::uint32_t g = 0; g < udp_ctx_.size(); ++g) udp_ctx_[g] = UdpCtx{this, g};
@@ -70,7 +71,7 @@ ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg, UdpLayer* udp)
   free_head_.assign(cfg_.max_threads, kNone);
   for (std::uint32_t c = 0; c < cfg_.max_threads; ++c) {
     for (std::uint32_t id = per; id-- > cfg_.channel.handles;) {
-      const std::uint32_t g = c * per + id;
+      const std::uint32_t g = slot_index(c, id);
       links_[g].free_next = free_head_[c];
       free_head_[c] = g;
     }
@@ -183,18 +184,14 @@ void ShimLcore::after_flush(TimeNs now) {
       fire(g);
       continue;
     }
-    if (l.in_late) {
-      // Already waiting. If the thread has taken what that wait was for (it
-      // re-armed past it), this is a new transition and gets its own delay;
-      // if not, it keeps the first deadline (a sleeping thread is not woken
-      // later and later by a stream). A hint only: fire() decides.
-      const std::uint64_t w = sh.want.load(std::memory_order_relaxed);
-      if (w != 0 && l.late_pos + 1 >= w) continue;
-    } else {
-      l.in_late = true;
-      l.late_next = late_head_;
-      late_head_ = g;
-    }
+    // Already waiting: it keeps its deadline (a sleeping thread is not woken
+    // later and later by a stream), and `want` is not read here: the thread
+    // writes that line on every receive, and reading it per message would
+    // pull it over each time. The deadline decides below.
+    if (l.in_late) continue;
+    l.in_late = true;
+    l.late_next = late_head_;
+    late_head_ = g;
     l.late_at = now + delay;
     l.late_pos = l.fire_pos;
     late_due_ = std::min(late_due_, l.late_at);
@@ -206,6 +203,19 @@ void ShimLcore::after_flush(TimeNs now) {
     const std::uint32_t g = *link;
     Links& l = links_[g];
     if (l.late_at <= now) {
+      // The thread took what this wait was for but not the newest
+      // completion: it is polling, and the newest gets a delay of its own,
+      // from now (so a wake-up is at most twice the delay late). A hint
+      // only: fire() decides, after the fence.
+      const SharedSlot& sh = shared(g);
+      const std::uint64_t w = sh.want.load(std::memory_order_relaxed);
+      if (w != 0 && l.late_pos + 1 < w && l.fire_pos + 1 >= w) {
+        l.late_pos = l.fire_pos;
+        l.late_at = now + sh.wake_delay_ns.load(std::memory_order_relaxed);
+        late_due_ = std::min(late_due_, l.late_at);
+        link = &l.late_next;
+        continue;
+      }
       *link = l.late_next;
       l.late_next = kNone;
       l.in_late = false;
@@ -248,7 +258,7 @@ bool ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
     if ((c.op == CmdOp::send || c.op == CmdOp::udp_send) && c.mbuf) rte_pktmbuf_free(reinterpret_cast<rte_mbuf*>(c.mbuf));
     return true;
   }
-  const std::uint32_t g = ch.index * per_channel() + c.id;
+  const std::uint32_t g = slot_index(ch.index, c.id);
   Slot& s = slots_[g];
   SharedSlot& sh = ch.slots[c.id];
   switch (c.op) {
@@ -495,7 +505,7 @@ void ShimLcore::take_waiters(Channel& ch, TimeNs) {
   for (std::size_t i = 0; i < d.n; ++i) {
     const std::uint32_t id = d.ids[i];
     if (id >= per_channel()) continue;
-    const std::uint32_t g = ch.index * per_channel() + id;
+    const std::uint32_t g = slot_index(ch.index, id);
     ch.slots[id].out_req.store(0, std::memory_order_relaxed);
     Slot& s = slots_[g];
     s.want_out = true;
@@ -578,19 +588,21 @@ void ShimLcore::publish_acked(std::uint32_t g) {
   shared(g).tx_acked.store(acked, std::memory_order_release);
 }
 
+// data_inline's condition (channel.hpp): no mbuf data unconsumed, and what
+// is unconsumed plus `len` fits the thread's ring; re-reads the thread's
+// count only if the cached one says no (it only lags).
+bool ShimLcore::inline_ok(std::uint32_t g, std::size_t len) {
+  Slot& s = slots_[g];
+  const auto fits = [&] { return s.rx_seen >= s.rx_mbuf_end && s.rx_delivered - s.rx_seen + len <= kInlineRxBytes; };
+  if (fits()) return true;
+  s.rx_seen = shared(g).rx_consumed.load(std::memory_order_acquire);
+  return fits();
+}
+
 // The thread's consumed count is re-read only once what the last reading
 // leaves is under half the limit: the credit seen is never more than the
 // real one (the count only grows), and while a thread keeps up, its line is
 // not pulled over here on every delivery (see SharedSlot).
-// data_inline's condition (channel.hpp): the thread has consumed all that
-// was delivered, so its receive queue is empty. A fresh read: the thread
-// writes the count on every receive.
-bool ShimLcore::inline_ok(std::uint32_t g) {
-  Slot& s = slots_[g];
-  if (s.rx_seen != s.rx_delivered) s.rx_seen = shared(g).rx_consumed.load(std::memory_order_acquire);
-  return s.rx_seen == s.rx_delivered;
-}
-
 std::uint64_t ShimLcore::credit(std::uint32_t g) {
   Slot& s = slots_[g];
   std::uint64_t out = s.rx_delivered - s.rx_seen;
@@ -637,8 +649,8 @@ void ShimLcore::reset(std::uint32_t g) {
   s = Slot{};
   if (id_of(g) >= cfg_.channel.handles) {
     reset_shared(g);
-    links_[g].free_next = free_head_[g / per_channel()];
-    free_head_[g / per_channel()] = g;
+    links_[g].free_next = free_head_[chan_index(g)];
+    free_head_[chan_index(g)] = g;
   }
 }
 
@@ -656,6 +668,44 @@ void ShimLcore::reset_shared(std::uint32_t g) {
 }
 
 // --- pushing completions ----------------------------------------------------
+
+// Hands what TCP has queued for a connection's handle to the thread, within
+// its receive credit (none left: the handle waits in the starved list);
+// false when the completion ring is full.
+bool ShimLcore::deliver(std::uint32_t g, TimeNs now) {
+  Slot& s = slots_[g];
+  Channel& ch = chan_of(g);
+  const std::uint32_t id = id_of(g);
+  for (;;) {
+    if (credit(g) == 0) {
+      if (tcp_.readable(s.conn) && !links_[g].in_starved) {
+        links_[g].in_starved = true;
+        links_[g].starved_next = starved_head_;
+        starved_head_ = g;
+      }
+      return true;
+    }
+    if (!ch.cpl.has_room(1)) return false;
+    Packet p = tcp_.read_zero_copy(s.conn, now);
+    if (!p) return true;
+    const auto bytes = static_cast<std::int32_t>(p.len());
+    if (p.len() <= kInlineBytes && inline_ok(g, p.len())) {
+      // Small, and it fits the thread's ring: the bytes go in the slot and
+      // the mbuf back to this lcore's cache (the thread touches neither).
+      Completion cpl{.id = id, .op = CplOp::data_inline, .value = bytes};
+      std::size_t at = 0;
+      for (const rte_mbuf* m = p.get(); m; m = m->next) {
+        std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
+        at += m->data_len;
+      }
+      emit(g, cpl);
+    } else {
+      emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
+      s.rx_mbuf_end = s.rx_delivered + static_cast<std::uint64_t>(bytes);
+    }
+    s.rx_delivered += static_cast<std::uint64_t>(bytes);
+  }
+}
 
 bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
   Slot& s = slots_[g];
@@ -705,7 +755,6 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     flush_udp(g, ok);
     return ok;
   }
-  Channel& ch = chan_of(g);
   if (s.kind == Kind::listener) {
     while (s.acc_head != kNone) {
       const std::uint32_t a = s.acc_head;
@@ -736,41 +785,13 @@ bool ShimLcore::flush(std::uint32_t g, TimeNs now) {
     s.connected_pending = false;
     s.want_out = false;  // the completion wakes a writer too
   }
-  if (!s.tcp_gone) {
-    for (;;) {
-      if (credit(g) == 0) {
-        if (tcp_.readable(s.conn) && !links_[g].in_starved) {
-          links_[g].in_starved = true;
-          links_[g].starved_next = starved_head_;
-          starved_head_ = g;
-        }
-        break;
-      }
-      if (!ch.cpl.has_room(1)) return false;
-      Packet p = tcp_.read_zero_copy(s.conn, now);
-      if (!p) break;
-      const auto bytes = static_cast<std::int32_t>(p.len());
-      if (p.len() <= kInlineBytes && inline_ok(g)) {
-        // Small, and the thread's queue is empty: the bytes go in the slot
-        // and the mbuf back to this lcore's cache (the thread touches neither).
-        Completion cpl{.id = id, .op = CplOp::data_inline, .value = bytes};
-        std::size_t at = 0;
-        for (const rte_mbuf* m = p.get(); m; m = m->next) {
-          std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
-          at += m->data_len;
-        }
-        emit(g, cpl);
-      } else {
-        emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
-      }
-      s.rx_delivered += static_cast<std::uint64_t>(bytes);
-    }
-  }
+  if (!s.tcp_gone && !deliver(g, now)) return false;
   if (s.rx_held) {
     const auto bytes = static_cast<std::int32_t>(s.rx_held->pkt_len);
     if (!emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(s.rx_held)}))
       return false;
     s.rx_delivered += static_cast<std::uint64_t>(bytes);
+    s.rx_mbuf_end = s.rx_delivered;
     s.rx_held = s.rx_held_tail = nullptr;
   }
   if (s.fin && !s.eof_sent) {
@@ -873,7 +894,7 @@ std::uint32_t ShimLcore::slot_of_conn(TcpConnId c) const {
 
 void ShimLcore::on_accept(tcp::TcpLayer&, TcpListenerId l, TcpConnId c, TimeNs now) {
   const std::uint32_t lg = l.index < listener_slot_.size() ? listener_slot_[l.index] : kNone;
-  const std::uint32_t ch = lg == kNone ? 0 : lg / per_channel();
+  const std::uint32_t ch = lg == kNone ? 0 : chan_index(lg);
   const std::uint32_t a = lg == kNone ? kNone : free_head_[ch];
   if (a == kNone) {
     ++ctr_.accept_no_slot;
@@ -920,6 +941,11 @@ void ShimLcore::on_readable(tcp::TcpLayer&, TcpConnId c, TimeNs now) {
     s.fin = true;
     while (Packet p = tcp_.read_zero_copy(c, now)) append_chain(s.rx_held, s.rx_held_tail, p.release());
   }
+  // Data for a handle with nothing else to report goes to the thread now,
+  // from inside TCP's callback as an on-lcore reader takes it, rather than
+  // at the hook's flush after the rest of the burst and the timers. With
+  // something pending (it is dirty) the flush keeps the order.
+  if (!s.fin && !links_[g].in_dirty && s.kind == Kind::conn && s.announced && !s.closing && deliver(g, now)) return;
   mark_dirty(g);
 }
 

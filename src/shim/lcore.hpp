@@ -111,7 +111,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool want_out = false;        // a thread waits for send credit
     bool writable_pending = false;  // Writable to push
     std::uint64_t rx_delivered = 0;
-    std::uint64_t rx_seen = 0;    // SharedSlot::rx_consumed as last read (credit())
+    std::uint64_t rx_seen = 0;    // SharedSlot::rx_consumed as last read (credit(), inline_ok())
+    std::uint64_t rx_mbuf_end = 0;  // rx_delivered after the latest data delivered in an mbuf
     std::uint64_t tx_accepted = 0;
     std::uint32_t rx_limit = 0;
     rte_mbuf* rx_held = nullptr;  // data pulled at FIN, delivered before EOF
@@ -145,9 +146,14 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool in_starved = false;
   };
 
+  // Slot numbers: channel << shift_ | id, the stride a power of two at
+  // least per_channel(), so that the hot paths split them with a shift and a
+  // mask rather than a division by a run-time value.
   std::uint32_t per_channel() const { return 2 * cfg_.channel.handles; }
-  Channel& chan_of(std::uint32_t g) { return *channels_[g / per_channel()]; }
-  std::uint32_t id_of(std::uint32_t g) const { return g % per_channel(); }
+  std::uint32_t slot_index(std::uint32_t ch, std::uint32_t id) const { return ch << shift_ | id; }
+  std::uint32_t chan_index(std::uint32_t g) const { return g >> shift_; }
+  Channel& chan_of(std::uint32_t g) { return *channels_[g >> shift_]; }
+  std::uint32_t id_of(std::uint32_t g) const { return g & ((1u << shift_) - 1); }
   SharedSlot& shared(std::uint32_t g) { return chan_of(g).slots[id_of(g)]; }
 
   bool execute(Channel& ch, const Command& c, TimeNs now);  // false: cannot run yet, leave it in the ring
@@ -156,6 +162,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void mark_fire(std::uint32_t g, std::uint64_t pos);
   void fire(std::uint32_t g);  // L1/L2 (channel.hpp) for one handle
   bool flush(std::uint32_t g, TimeNs now);  // false: completion ring full, stays dirty
+  bool deliver(std::uint32_t g, TimeNs now);  // TCP's queued data to the thread; false: completion ring full
   bool emit(std::uint32_t g, const Completion& c);
   void drain_tx(std::uint32_t g, TimeNs now);
   void publish_acked(std::uint32_t g);
@@ -163,7 +170,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void release(std::uint32_t g);
   void reset(std::uint32_t g);
   void reset_shared(std::uint32_t g);
-  bool inline_ok(std::uint32_t g);
+  bool inline_ok(std::uint32_t g, std::size_t len);
   std::uint64_t credit(std::uint32_t g);  // receive credit left (reads the thread's count when low)
   std::uint32_t slot_of_conn(TcpConnId c) const;
   bool rx_room(std::uint32_t g);  // UDP: datagram and byte credit left
@@ -181,6 +188,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   UdpLayer* udp_;
   std::size_t udp_max_payload_ = 0;
   LcoreConfig cfg_;
+  std::uint32_t shift_ = 0;
   rte_mempool* pool_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<Slot> slots_;

@@ -73,11 +73,10 @@ struct Handle {
   rte_mbuf* rx_head = nullptr;
   rte_mbuf* rx_tail = nullptr;
   std::size_t rx_bytes = 0;  // both: the inline block's, then the mbufs'
-  // A data_inline completion's bytes, read before the mbufs: the lcore sends
-  // one only when everything before it was consumed, so it always finds
-  // this block and the chain empty (channel.hpp).
-  std::uint16_t rx_inline_off = 0, rx_inline_len = 0;
-  std::array<std::uint8_t, kInlineBytes> rx_inline;
+  // data_inline bytes, a ring read before the mbufs: the lcore sends them
+  // only when the chain is empty and they fit (channel.hpp).
+  std::uint32_t rx_inline_head = 0, rx_inline_len = 0;
+  std::array<std::uint8_t, kInlineRxBytes> rx_inline;
   std::uint64_t rx_consumed = 0;
   std::uint64_t tx_submitted = 0;
   std::uint64_t tx_acked_seen = 0;  // SharedSlot::tx_acked as last read (send())
@@ -135,6 +134,9 @@ struct ThreadState {
   unsigned registered = LCORE_ID_ANY;  // the lcore id attach() registered this thread with
   int channel = -1;
   std::uint32_t per = 0;  // ids per channel (2N)
+  // A handle is lcore << shift | id, the stride a power of two at least
+  // `per`: the calls split it with a shift and a mask, not a division.
+  std::uint32_t shift = 0, id_mask = 0;
   std::vector<Link> links;
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> recheck;
@@ -146,23 +148,23 @@ struct ThreadState {
   Handle* get(int hd) {
     if (hd < 0) return nullptr;
     const auto u = static_cast<std::uint32_t>(hd);
-    if (u / per >= links.size()) return nullptr;
-    Handle& h = links[u / per].h[u % per];
+    if ((u >> shift) >= links.size() || (u & id_mask) >= per) return nullptr;
+    Handle& h = links[u >> shift].h[u & id_mask];
     if (h.kind == Handle::Kind::free || h.kind == Handle::Kind::closing || h.accepted_pending || h.primary >= 0)
       return nullptr;
     return &h;
   }
-  Link& link_of(int hd) { return links[static_cast<std::uint32_t>(hd) / per]; }
-  std::uint32_t id_of(int hd) const { return static_cast<std::uint32_t>(hd) % per; }
+  Link& link_of(int hd) { return links[static_cast<std::uint32_t>(hd) >> shift]; }
+  std::uint32_t id_of(int hd) const { return static_cast<std::uint32_t>(hd) & id_mask; }
   SharedSlot& shared(int hd) { return link_of(hd).ch->slots[id_of(hd)]; }
-  int encode(std::uint32_t lcore, std::uint32_t id) const { return static_cast<int>(lcore * per + id); }
+  int encode(std::uint32_t lcore, std::uint32_t id) const { return static_cast<int>(lcore << shift | id); }
 
   static std::uint32_t wake_delay(int busy_poll_us) {
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(busy_poll_us) * 1000, UINT32_MAX));
   }
 
   void touch(int hd) {
-    Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
+    Handle& h = links[static_cast<std::uint32_t>(hd) >> shift].h[static_cast<std::uint32_t>(hd) & id_mask];
     if (h.touched) return;
     h.touched = true;
     touched.push_back(static_cast<std::uint32_t>(hd));
@@ -220,23 +222,21 @@ struct ThreadState {
         break;
       }
       case CplOp::data_inline: {
-        const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(static_cast<std::size_t>(c.value), kInlineBytes));
+        const auto n = std::min<std::size_t>(static_cast<std::size_t>(c.value), kInlineBytes);
         if (h.kind != Handle::Kind::conn) break;
-        if (h.rx_bytes == 0) {
-          std::memcpy(h.rx_inline.data(), c.data, n);
-          h.rx_inline_off = 0;
-          h.rx_inline_len = n;
-          h.rx_bytes = n;
+        if (!h.rx_head && h.rx_inline_len + n <= kInlineRxBytes) {
+          inline_put(h, c.data, n);
+          h.rx_bytes += n;
           break;
         }
-        // Not reached (the lcore inlines only into an empty queue); kept so
-        // that a broken invariant costs an mbuf, not bytes of the stream.
+        // Not reached (the lcore checks both); kept so that a broken
+        // invariant costs an mbuf, not bytes of the stream.
         rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
         if (!m) {
           if (!h.so_error) h.so_error = ENOBUFS;
           break;
         }
-        std::memcpy(rte_pktmbuf_append(m, n), c.data, n);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<std::uint16_t>(n)), c.data, n);
         if (h.rx_tail) h.rx_tail->next = m; else h.rx_head = m;
         h.rx_tail = m;
         h.rx_bytes += n;
@@ -336,7 +336,7 @@ struct ThreadState {
       while (!touched.empty()) {
         const std::uint32_t hd = touched.back();
         touched.pop_back();
-        Handle& h = links[hd / per].h[hd % per];
+        Handle& h = links[hd >> shift].h[hd & id_mask];
         h.touched = false;
         if (static_cast<int>(hd) == hold) {
           held = true;
@@ -406,7 +406,7 @@ struct ThreadState {
   }
 
   void settle(int hd) {
-    Handle& h = links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per];
+    Handle& h = links[static_cast<std::uint32_t>(hd) >> shift].h[static_cast<std::uint32_t>(hd) & id_mask];
     if (h.efd < 0 || (h.kind != Handle::Kind::conn && h.kind != Handle::Kind::listener &&
                       h.kind != Handle::Kind::udp))
       return;
@@ -583,7 +583,27 @@ struct ThreadState {
     }
     h.rx_head = h.rx_tail = nullptr;
     h.rx_bytes = 0;
-    h.rx_inline_off = h.rx_inline_len = 0;
+    h.rx_inline_head = h.rx_inline_len = 0;
+  }
+
+  // The inline ring: append, copy from the front, drop from the front.
+  static void inline_put(Handle& h, const std::uint8_t* from, std::size_t n) {
+    const std::size_t at = (h.rx_inline_head + h.rx_inline_len) % kInlineRxBytes;
+    const std::size_t first = std::min(n, kInlineRxBytes - at);
+    std::memcpy(h.rx_inline.data() + at, from, first);
+    std::memcpy(h.rx_inline.data(), from + first, n - first);
+    h.rx_inline_len += static_cast<std::uint32_t>(n);
+  }
+  static std::size_t inline_copy(const Handle& h, std::uint8_t* out, std::size_t len) {
+    const std::size_t n = std::min<std::size_t>(h.rx_inline_len, len);
+    const std::size_t first = std::min<std::size_t>(n, kInlineRxBytes - h.rx_inline_head);
+    std::memcpy(out, h.rx_inline.data() + h.rx_inline_head, first);
+    std::memcpy(out + first, h.rx_inline.data(), n - first);
+    return n;
+  }
+  static void inline_drop(Handle& h, std::size_t n) {
+    h.rx_inline_head = static_cast<std::uint32_t>((h.rx_inline_head + n) % kInlineRxBytes);
+    h.rx_inline_len -= static_cast<std::uint32_t>(n);
   }
 
   void close_handle(int hd) {
@@ -701,12 +721,12 @@ struct ThreadState {
   // call routed to another lcore) and live until close. Sends go out from the
   // primary's lcore; membership goes to the lcore with the IgmpHost.
 
-  Handle& at(int hd) { return links[static_cast<std::uint32_t>(hd) / per].h[static_cast<std::uint32_t>(hd) % per]; }
+  Handle& at(int hd) { return links[static_cast<std::uint32_t>(hd) >> shift].h[static_cast<std::uint32_t>(hd) & id_mask]; }
 
   // The handle lcore `l` has for primary `hd`: the primary itself, its
   // member, or -1 (none there).
   int on_lcore(int hd, const Handle& h, std::uint32_t l) const {
-    if (l == static_cast<std::uint32_t>(hd) / per) return hd;
+    if (l == (static_cast<std::uint32_t>(hd) >> shift)) return hd;
     if (l >= h.members.size() || h.members[l] == kNone) return -1;
     return encode(l, h.members[l]);
   }
@@ -734,7 +754,7 @@ struct ThreadState {
   // and serves the same address (every lcore of a Process does; a hub over
   // distinct stacks, as in the tests' two-host world, spans nothing).
   bool spans_to(int hd, std::uint32_t l) const {
-    const auto own = static_cast<std::uint32_t>(hd) / per;
+    const auto own = static_cast<std::uint32_t>(hd) >> shift;
     return l != own && links[l].lc->has_udp() && links[l].lc->local_addr() == links[own].lc->local_addr();
   }
 
@@ -798,7 +818,7 @@ struct ThreadState {
     }
     const bool spanned = !h.members.empty();
     if (const int r = span_udp(hd)) return r;
-    const auto own = static_cast<std::uint32_t>(hd) / per;
+    const auto own = static_cast<std::uint32_t>(hd) >> shift;
     const bool ephemeral = port == 0;
     constexpr int kEphemeralTries = 16;
     int r = 0;
@@ -876,7 +896,7 @@ struct ThreadState {
   // has an IgmpHost, else the lcore of the same host that has one; its own
   // (which answers ENODEV) when none has.
   std::uint32_t igmp_lcore(int hd) const {
-    const auto own = static_cast<std::uint32_t>(hd) / per;
+    const auto own = static_cast<std::uint32_t>(hd) >> shift;
     if (links[own].lc->has_igmp()) return own;
     for (std::uint32_t l = 0; l < links.size(); ++l)
       if (spans_to(hd, l) && links[l].lc->has_igmp()) return l;
@@ -903,6 +923,8 @@ std::unique_ptr<Thread> Thread::attach(Hub& hub, std::string& err) {
     k.lc = &hub.lcore(l);
     k.ch = &k.lc->channel(static_cast<std::uint32_t>(ch));
     s->per = 2 * k.ch->handles;
+    while ((1u << s->shift) < s->per) ++s->shift;
+    s->id_mask = (1u << s->shift) - 1;
     k.h.resize(s->per);
     for (std::uint32_t id = k.ch->handles; id-- > 0;) k.free.push_back(id);
     k.pending.reserve(s->per);
@@ -1009,7 +1031,7 @@ int Thread::listen(int hd, int backlog) {
   if (!h) return fail(EBADF);
   if (h->kind == Handle::Kind::listener) return 0;
   if (h->kind != Handle::Kind::fresh) return fail(EINVAL);
-  const auto own = static_cast<std::uint32_t>(hd) / s.per;
+  const auto own = static_cast<std::uint32_t>(hd) >> s.shift;
   const auto n = static_cast<std::uint32_t>(s.links.size());
   std::vector<std::uint32_t> members;  // control path: listen() may allocate
   int ep = -1;
@@ -1085,7 +1107,7 @@ int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
     int from = h->acc_head != kNone ? hd : -1;
     if (!h->members.empty()) {
       const auto n = static_cast<std::uint32_t>(h->members.size());
-      const auto own = static_cast<std::uint32_t>(hd) / s.per;
+      const auto own = static_cast<std::uint32_t>(hd) >> s.shift;
       from = -1;
       for (std::uint32_t i = 0; i < n && from < 0; ++i) {
         const std::uint32_t l = (h->next_accept + i) % n;
@@ -1113,7 +1135,7 @@ int Thread::accept(int hd, sockaddr* addr, socklen_t* len, int flags) {
     a.accepted_pending = false;
     a.efd = efd;
     a.nonblock = (flags & SOCK_NONBLOCK) != 0;
-    const int ad = s.encode(static_cast<std::uint32_t>(from) / s.per, id);
+    const int ad = s.encode((static_cast<std::uint32_t>(from) >> s.shift), id);
     s.shared(ad).efd.store(efd, std::memory_order_relaxed);
     if (addr && len) {
       sockaddr_in in{};
@@ -1278,8 +1300,7 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
       std::size_t done = 0;
       auto* out = static_cast<std::uint8_t*>(buf);
       if (flags & MSG_PEEK) {
-        done = std::min<std::size_t>(h->rx_inline_len, len);
-        std::memcpy(out, h->rx_inline.data() + h->rx_inline_off, done);
+        done = ThreadState::inline_copy(*h, out, len);
         for (rte_mbuf* m = h->rx_head; m && done < len; m = m->next) {
           const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
           std::memcpy(out + done, rte_pktmbuf_mtod(m, const std::uint8_t*), n);
@@ -1289,12 +1310,8 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
         s.pump();
         return static_cast<ssize_t>(done);
       }
-      if (h->rx_inline_len) {
-        done = std::min<std::size_t>(h->rx_inline_len, len);
-        std::memcpy(out, h->rx_inline.data() + h->rx_inline_off, done);
-        h->rx_inline_off = static_cast<std::uint16_t>(h->rx_inline_off + done);
-        h->rx_inline_len = static_cast<std::uint16_t>(h->rx_inline_len - done);
-      }
+      done = ThreadState::inline_copy(*h, out, len);
+      ThreadState::inline_drop(*h, done);
       while (done < len && h->rx_head) {
         rte_mbuf* m = h->rx_head;
         const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
@@ -1554,7 +1571,7 @@ int Thread::setsockopt(int hd, int level, int name, const void* val, socklen_t l
   int target = hd;
   if (op != McastOp::ttl && op != McastOp::loop && op != McastOp::ifaddr) {
     const std::uint32_t il = s.igmp_lcore(hd);
-    if (il != static_cast<std::uint32_t>(hd) / s.per) {
+    if (il != (static_cast<std::uint32_t>(hd) >> s.shift)) {
       if (const int e = s.span_udp(hd)) return fail(e);
       if (const int md = s.on_lcore(hd, *h, il); md >= 0) target = md;
     }
@@ -1617,7 +1634,7 @@ int Thread::getsockopt(int hd, int level, int name, void* val, socklen_t* len) {
   } else if (level == SOL_USTACK) {
     if (want < 0) return fail(EINVAL);
     if (name != USTACK_SO_LCORE) return fail(ENOPROTOOPT);
-    v = static_cast<int>(static_cast<std::uint32_t>(hd) / s.per);
+    v = static_cast<int>((static_cast<std::uint32_t>(hd) >> s.shift));
   } else {
     return fail(EOPNOTSUPP);
   }
