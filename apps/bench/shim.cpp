@@ -69,8 +69,13 @@ constexpr std::uint16_t kPort = 5101;
 // On-lcore echo (stack b): what it reads goes straight back.
 struct Echo final : tcp::TcpHandler {
   std::array<std::uint8_t, 4096> buf{};
+  // When the request reached the server: splits a round trip into its
+  // request and reply halves (read by the application thread after the
+  // reply came back, so the store is ordered before it by the data's way).
+  std::atomic<std::uint64_t> rx_tsc{0};
   void on_accept(tcp::TcpLayer&, TcpListenerId, TcpConnId, TimeNs) override {}
   void on_readable(tcp::TcpLayer& t, TcpConnId c, TimeNs now) override {
+    rx_tsc.store(rte_rdtsc(), std::memory_order_relaxed);
     for (std::size_t n; (n = t.read(c, buf, now)) != 0;) t.send(c, Bytes{buf}.first(n), now);
     if (t.peer_closed(c)) t.close(c, now);
   }
@@ -99,9 +104,12 @@ struct World {
         tb(b.stack(), {}) {
     if (!tb.listen(kPort, 64, &echo)) die("listen failed");
   }
+  // One clock read per iteration of both stacks, as the runtime's loop
+  // reads it once per iteration.
   void step() {
-    a.run_once(clk.now());
-    b.run_once(clk.now());
+    const TimeNs now = clk.now();
+    a.run_once(now);
+    b.run_once(now);
   }
   template <class Done>
   void run_until(Done&& done, const char* what) {
@@ -156,14 +164,18 @@ struct OnlcoreRr {
     c = *id;
     w.ta.set_nagle(c, false, w.clk.now());
     w.run_until([&] { return client.connected; }, "the handshake");
-    for (int i = 0; i < 1000; ++i) rr();
+    std::uint64_t request;
+    for (int i = 0; i < 1000; ++i) rr(request);
   }
   // One round trip: cycles from the send to the reply's callback.
-  std::uint64_t rr() {
+  // One round trip: cycles from the send to the reply's callback, and of
+  // those, to the server's callback (`request`).
+  std::uint64_t rr(std::uint64_t& request) {
     const std::uint64_t want = client.rx + kMsg;
     const std::uint64_t t0 = rte_rdtsc();
     w.ta.send(c, Bytes{msg}, w.clk.now());
     w.run_until([&] { return client.rx >= want; }, "a reply");
+    request = w.echo.rx_tsc.load(std::memory_order_relaxed) - t0;
     return client.rx_tsc - t0;
   }
   void close() {
@@ -184,6 +196,10 @@ constexpr int kBlocks = 10;
 struct ModeResult {
   Figures shim;
   double crossing_ns = 0;  // median over blocks
+  // The same split by direction: what the shim adds from the send() call to
+  // the server's callback (thread -> lcore), and from there until recv()
+  // returns the reply (lcore -> thread); medians over blocks of p50s.
+  double to_lcore_ns = 0, to_thread_ns = 0;
   double loop_ns = 0;      // the lcore's iteration (both stacks) during the shim's blocks
 };
 
@@ -201,8 +217,9 @@ double p50_of(std::vector<std::uint64_t> v) {
 ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
   OnlcoreRr onl(w);
   const std::uint64_t block = std::max<std::uint64_t>(iterations / kBlocks, 100);
-  std::vector<std::uint64_t> onl_cycles;  // the lcore thread's, read by this one once a block is done
+  std::vector<std::uint64_t> onl_cycles, onl_request;  // the lcore thread's, read by this one once a block is done
   onl_cycles.reserve(3 * kBlocks * block);
+  onl_request.reserve(3 * kBlocks * block);
   std::atomic<std::uint64_t> onl_asked{0}, onl_done{0};
 
   shim::LcoreConfig cfg;
@@ -221,7 +238,11 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     std::uint64_t done = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       if (onl_asked.load(std::memory_order_acquire) != done) {
-        for (std::uint64_t i = 0; i < block; ++i) onl_cycles.push_back(onl.rr());
+        for (std::uint64_t i = 0; i < block; ++i) {
+          std::uint64_t request;
+          onl_cycles.push_back(onl.rr(request));
+          onl_request.push_back(request);
+        }
         onl_done.store(++done, std::memory_order_release);
       }
       w.step();
@@ -288,35 +309,54 @@ ShimResult run_shim(World& w, std::uint64_t iterations, unsigned lcore_cpu) {
     const int us = mode == Mode::busy_poll ? 50 : 0;
     t->setsockopt(h, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us);
     for (int i = 0; i < 1000; ++i) rr(busy);
-    std::vector<std::uint64_t> cycles, blk;
+    std::vector<std::uint64_t> cycles, blk, blk_req, blk_rep, onl_rep;
     cycles.reserve(kBlocks * block);
     blk.reserve(block);
-    std::vector<double> crossings;
+    blk_req.reserve(block);
+    blk_rep.reserve(block);
+    onl_rep.reserve(block);
+    std::vector<double> crossings, to_lcore, to_thread;
     std::uint64_t loops = 0, loop_cycles = 0;
     const std::uint64_t a0 = thread_alloc_count(), l0 = lcore_allocs.load();
     for (int b = 0; b < kBlocks; ++b) {
       const std::size_t onl0 = onl_cycles.size();
       onlcore_block();
-      const double onl_p50 = w.clk.ns(static_cast<std::uint64_t>(
-          p50_of({onl_cycles.begin() + static_cast<std::ptrdiff_t>(onl0), onl_cycles.end()})));
+      const auto ns_p50 = [&](const std::vector<std::uint64_t>& v) { return w.clk.ns(static_cast<std::uint64_t>(p50_of(v))); };
+      const double onl_p50 = ns_p50({onl_cycles.begin() + static_cast<std::ptrdiff_t>(onl0), onl_cycles.end()});
+      const double onl_req_p50 = ns_p50({onl_request.begin() + static_cast<std::ptrdiff_t>(onl0), onl_request.end()});
+      onl_rep.clear();
+      for (std::size_t i = onl0; i < onl_cycles.size(); ++i) onl_rep.push_back(onl_cycles[i] - onl_request[i]);
       blk.clear();
+      blk_req.clear();
+      blk_rep.clear();
       const std::uint64_t i0 = lcore_iterations.load(), c0 = rte_rdtsc();
       for (std::uint64_t i = 0; i < block; ++i) {
         const std::uint64_t t0 = rte_rdtsc();
         rr(busy);
-        blk.push_back(rte_rdtsc() - t0);
+        const std::uint64_t t1 = rte_rdtsc();
+        const std::uint64_t request = w.echo.rx_tsc.load(std::memory_order_relaxed) - t0;
+        blk.push_back(t1 - t0);
+        blk_req.push_back(request);
+        blk_rep.push_back(t1 - t0 - request);
       }
       loops += lcore_iterations.load() - i0;
       loop_cycles += rte_rdtsc() - c0;
       cycles.insert(cycles.end(), blk.begin(), blk.end());
-      crossings.push_back((w.clk.ns(static_cast<std::uint64_t>(p50_of(blk))) - onl_p50) / 2);
+      crossings.push_back((ns_p50(blk) - onl_p50) / 2);
+      to_lcore.push_back(ns_p50(blk_req) - onl_req_p50);
+      to_thread.push_back(ns_p50(blk_rep) - ns_p50(onl_rep));
     }
     const std::uint64_t allocs = (thread_alloc_count() - a0) + (lcore_allocs.load() - l0);
     ModeResult& m = mode == Mode::busy ? r.busy : mode == Mode::busy_poll ? r.busy_poll : r.epoll;
     // Both threads' allocations, over the shim's and the on-lcore round trips.
     m.shim = figures(w.clk, cycles, allocs);
-    std::sort(crossings.begin(), crossings.end());
-    m.crossing_ns = crossings[crossings.size() / 2];
+    const auto median = [](std::vector<double>& v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    m.crossing_ns = median(crossings);
+    m.to_lcore_ns = median(to_lcore);
+    m.to_thread_ns = median(to_thread);
     m.loop_ns = loops ? w.clk.ns(loop_cycles) / static_cast<double>(loops) : 0;
   }
   t->close(h);
@@ -501,6 +541,8 @@ std::vector<CaseResult> bench_shim(const ShimOptions& opt, rte_mempool* pool) {
               " block pairs of (shim p50 - on-lcore p50) / 2; two crossings per round trip), with the eventfd write "
               "and drain per reply";
   bp.note = fmt("thread crossing: %.0f ns each way, no eventfd syscall", crossing_bp) +
+            fmt(" (by direction: thread -> lcore %.0f ns,", shim.busy_poll.to_lcore_ns) +
+            fmt(" lcore -> thread %.0f ns)", shim.busy_poll.to_thread_ns) +
             fmt("; the lcore's loop: %.0f ns per iteration (both stacks; a command waits half of one on average)",
                 shim.busy_poll.loop_ns) +
             fmt("; a bare ring hop between the two CPUs: %.0f ns", hop);
