@@ -145,8 +145,10 @@ static_assert(sizeof(Command) == 2 * kCacheLine - 8);
 // plus this fits the ring (by its cached count of what the thread
 // consumed, which only lags, so the check errs on the safe side; re-read
 // when the check fails).
+// dgram_inline: a datagram of at most kInlineBytes in Completion::data
+// (always safe: the thread keeps a slot per datagram of credit).
 enum class CplOp : std::uint8_t { result, connected, data, eof, closed, accepted, released, writable, dgram, error,
-                                  data_inline };
+                                  data_inline, dgram_inline };
 
 struct Completion {
   std::uint32_t id = 0;

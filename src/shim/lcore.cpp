@@ -846,12 +846,23 @@ void ShimLcore::flush_udp(std::uint32_t g, bool& ok) {
     auto d = s.udp->recv();
     if (!d) break;
     const auto bytes = static_cast<std::int32_t>(d->pkt.len());
-    emit(g, Completion{.id = id,
-                       .op = CplOp::dgram,
-                       .port = d->from.port,
-                       .addr = d->from.addr.v,
-                       .value = bytes,
-                       .mbuf = reinterpret_cast<std::uint64_t>(d->pkt.release())});
+    if (d->pkt.len() <= kInlineBytes) {
+      // Small: copied into the slot, the mbuf freed here (as data_inline).
+      Completion cpl{.id = id, .op = CplOp::dgram_inline, .port = d->from.port, .addr = d->from.addr.v, .value = bytes};
+      std::size_t at = 0;
+      for (const rte_mbuf* m = d->pkt.get(); m; m = m->next) {
+        std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
+        at += m->data_len;
+      }
+      emit(g, cpl);
+    } else {
+      emit(g, Completion{.id = id,
+                         .op = CplOp::dgram,
+                         .port = d->from.port,
+                         .addr = d->from.addr.v,
+                         .value = bytes,
+                         .mbuf = reinterpret_cast<std::uint64_t>(d->pkt.release())});
+    }
     s.rx_delivered += static_cast<std::uint64_t>(bytes);
     ++s.rx_dgrams;
   }

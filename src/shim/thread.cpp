@@ -41,11 +41,14 @@ void cpu_relax() { sched_yield(); }
 
 }  // namespace
 
-// A UDP datagram handed over by the lcore, waiting for recvfrom().
+// A UDP datagram handed over by the lcore, waiting for recvfrom(): an mbuf,
+// or (m null) at most kInlineBytes carried in its completion.
 struct Dgram {
   rte_mbuf* m = nullptr;
   std::uint32_t addr = 0;
   std::uint16_t port = 0;
+  std::uint16_t len = 0;  // inline
+  std::array<std::uint8_t, kInlineBytes> bytes;
 };
 
 struct Handle {
@@ -303,7 +306,20 @@ struct ThreadState {
           rte_pktmbuf_free(m);
           break;
         }
-        h.dq[(h.dq_head + h.dq_count++) % h.dq.size()] = Dgram{m, c.addr, c.port};
+        Dgram& d = h.dq[(h.dq_head + h.dq_count++) % h.dq.size()];
+        d.m = m;
+        d.addr = c.addr;
+        d.port = c.port;
+        break;
+      }
+      case CplOp::dgram_inline: {
+        if (h.kind != Handle::Kind::udp || h.dq_count == h.dq.size()) break;
+        Dgram& d = h.dq[(h.dq_head + h.dq_count++) % h.dq.size()];
+        d.m = nullptr;
+        d.addr = c.addr;
+        d.port = c.port;
+        d.len = static_cast<std::uint16_t>(std::min<std::size_t>(static_cast<std::size_t>(c.value), kInlineBytes));
+        std::memcpy(d.bytes.data(), c.data, d.len);
         break;
       }
       case CplOp::error:
@@ -570,7 +586,7 @@ struct ThreadState {
 
   void free_dgrams(Handle& h) {
     for (; h.dq_count; --h.dq_count, h.dq_head = (h.dq_head + 1) % static_cast<std::uint32_t>(h.dq.size()))
-      rte_pktmbuf_free(h.dq[h.dq_head].m);
+      if (h.dq[h.dq_head].m) rte_pktmbuf_free(h.dq[h.dq_head].m);
   }
 
   void free_rx(Handle& h) {
@@ -1768,12 +1784,14 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
     // On several lcores: from the primary and its members in turn.
     if (const int from_hd = s.udp_next(hd, *h, !(flags & MSG_PEEK)); from_hd >= 0) {
       Handle& src = s.at(from_hd);
-      const Dgram d = src.dq[src.dq_head];
-      const std::size_t dlen = d.m->pkt_len;
+      const Dgram& d = src.dq[src.dq_head];
+      const std::size_t dlen = d.m ? d.m->pkt_len : d.len;
       const std::size_t n = std::min(len, dlen);
-      if (n) {
+      if (n && d.m) {
         const void* p = rte_pktmbuf_read(d.m, 0, static_cast<std::uint32_t>(n), buf);
         if (p != buf) std::memcpy(buf, p, n);
+      } else if (n) {
+        std::memcpy(buf, d.bytes.data(), n);
       }
       if (from && fromlen) {
         sockaddr_in in{};
@@ -1784,7 +1802,7 @@ ssize_t Thread::recvfrom(int hd, void* buf, std::size_t len, int flags, sockaddr
         *fromlen = sizeof in;
       }
       if (!(flags & MSG_PEEK)) {
-        rte_pktmbuf_free(d.m);
+        if (d.m) rte_pktmbuf_free(d.m);
         src.dq_head = (src.dq_head + 1) % static_cast<std::uint32_t>(src.dq.size());
         --src.dq_count;
         src.rx_consumed += dlen;
