@@ -297,6 +297,10 @@ bool ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       if (s.kind != Kind::conn || s.tcp_gone || s.closing) break;
       const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(c.value, kInlineBytes));
       std::uint32_t off = s.tx_inline_done;  // taken by an earlier try of this command
+      // Earlier sends held here go first, and get another try now, as a
+      // send command gives them: on_writable comes only with an ACK, and
+      // none may be coming (TCP had nothing in flight when it refused them).
+      if (s.tx_held) drain_tx(g, now);
       if (!s.tx_held) {
         const std::size_t n = tcp_.send(s.conn, Bytes{c.data + off, len - off}, now);
         s.tx_accepted += n;
