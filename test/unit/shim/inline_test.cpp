@@ -179,45 +179,59 @@ bool read_all(Thread& t, int s, Rx& rx, std::uint64_t want, std::size_t chunk = 
 
 // A send the lcore holds because TCP could not take it (here: the pool was
 // empty when the lcore ran it) while TCP had nothing in flight: no ACK will
-// come to call on_writable. A small send after it (send_inline, which
-// queues behind it) must not leave both stranded.
+// come to call on_writable. What follows it must not leave it stranded: a
+// small send (send_inline, which queues behind it), nothing at all, or a
+// close (which waits for held sends to go first). Two connections at once,
+// with an lcore that takes one handle per iteration from each of its lists.
 TEST_CASE("Shim inline: a send held with nothing in flight is not stranded", "[shim][inline]") {
-  const int after = 1;  // a small send
+  const int after = GENERATE(0, 1, 2);  // 0: nothing, 1: a small send, 2: close
   INFO("after the held send: " << (after == 0 ? "nothing" : after == 1 ? "a small send" : "close"));
   test::ScopedPool mp(2047);
-  test::ShimWorld w({}, test::ShimWorld::tcp_cfg(16), mp.mp);
+  shim::LcoreConfig cfg;
+  cfg.slots_per_poll = 1;
+  test::ShimWorld w(cfg, test::ShimWorld::tcp_cfg(16), mp.mp);
   auto t = attach(w);
-  Pair p = open_pair(*t, static_cast<std::uint16_t>(7380 + after));
-  Rx rx;
-  std::uint64_t sent = 0;
+  Pair p[2] = {open_pair(*t, static_cast<std::uint16_t>(7380 + 2 * after)),
+               open_pair(*t, static_cast<std::uint16_t>(7381 + 2 * after))};
+  Rx rx[2];
+  std::uint64_t sent[2] = {0, 0};
   // Some traffic first, all of it delivered and acknowledged.
-  REQUIRE(send_pat(*t, p.c, sent, 50) == 50);
-  sent += 50;
-  REQUIRE(read_all(*t, p.s, rx, sent));
-  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the delayed ACK, if any
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(send_pat(*t, p[i].c, sent[i], 50) == 50);
+    sent[i] += 50;
+    REQUIRE(read_all(*t, p[i].s, rx[i], sent[i]));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // the delayed ACKs, if any
   // A 200-byte send (an mbuf the thread fills) reaches the lcore when the
   // pool is empty: TCP cannot copy it, the lcore holds it.
   w.pause();
-  REQUIRE(send_pat(*t, p.c, sent, 200) == 200);
-  sent += 200;
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(send_pat(*t, p[i].c, sent[i], 200) == 200);
+    sent[i] += 200;
+  }
   auto hoard = exhaust(mp.mp);
   w.paused.store(false, std::memory_order_release);
   REQUIRE(test::wait_until([&] { return w.la.channel(0).cmd.empty(); }));
   w.settle_lcore();
   give_back(hoard);
-  if (after == 1) {
-    REQUIRE(send_pat(*t, p.c, sent, 10) == 10);
-    sent += 10;
+  for (int i = 0; i < 2; ++i) {
+    if (after == 1) {
+      REQUIRE(send_pat(*t, p[i].c, sent[i], 10) == 10);
+      sent[i] += 10;
+    }
+    if (after == 2) REQUIRE(t->close(p[i].c) == 0);
   }
-  if (after == 2) REQUIRE(t->close(p.c) == 0);
-  CHECK(read_all(*t, p.s, rx, sent, 4096, 3000));
-  INFO("sent " << sent << ", received " << rx.got << ", first bad byte at " << rx.first_bad);
-  CHECK(rx.got == sent);
-  CHECK(rx.intact());
-  if (after == 2) {
-    std::uint8_t x;
-    CHECK(wait_for(*t, p.s, EPOLLRDHUP, 3000) & EPOLLRDHUP);
-    CHECK(t->recv(p.s, &x, 1, 0) == 0);  // then the FIN
+  for (int i = 0; i < 2; ++i) {
+    INFO("connection " << i);
+    CHECK(read_all(*t, p[i].s, rx[i], sent[i], 4096, 3000));
+    INFO("sent " << sent[i] << ", received " << rx[i].got << ", first bad byte at " << rx[i].first_bad);
+    CHECK(rx[i].got == sent[i]);
+    CHECK(rx[i].intact());
+    if (after == 2) {
+      std::uint8_t x;
+      CHECK(wait_for(*t, p[i].s, EPOLLRDHUP, 3000) & EPOLLRDHUP);
+      CHECK(t->recv(p[i].s, &x, 1, 0) == 0);  // then the FIN
+    }
   }
 }
 
