@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <span>
+#include <utility>
 
 namespace ustack::shim {
 
@@ -123,6 +124,30 @@ void ShimLcore::poll(TimeNs now) {
     ctr_.commands += done;
     if (done < n) ++ctr_.cmd_stalled;
     else if (n < batch_.size()) take_waiters(ch, now);
+  }
+
+  // Held sends TCP refused with nothing in flight: tried again on every
+  // iteration until TCP takes them (drain_tx lists them again if not), at
+  // most slots_per_poll handles per iteration.
+  std::uint32_t retry = std::exchange(tx_retry_head_, kNone);
+  for (std::uint32_t tries = cfg_.slots_per_poll; retry != kNone && tries; --tries) {
+    const std::uint32_t g = retry;
+    retry = std::exchange(links_[g].tx_retry_next, kNone);
+    links_[g].in_tx_retry = false;
+    const Slot& s = slots_[g];
+    if (s.kind == Kind::conn && !s.tcp_gone && s.tx_held) {
+      drain_tx(g, now);
+      if (!s.tcp_gone) {
+        publish_acked(g);
+        check_writable(g);
+      }
+    }
+  }
+  while (retry != kNone) {  // not reached this time: first next time
+    const std::uint32_t g = retry;
+    retry = links_[g].tx_retry_next;
+    links_[g].tx_retry_next = tx_retry_head_;
+    tx_retry_head_ = g;
   }
 
   // Handles with something to push, in the order they became dirty.
@@ -307,6 +332,10 @@ bool ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       if (s.kind != Kind::conn || s.tcp_gone || s.closing) break;
       const auto len = static_cast<std::uint32_t>(std::min<std::size_t>(c.value, kInlineBytes));
       std::uint32_t off = s.tx_inline_done;  // taken by an earlier try of this command
+      // Earlier sends held here go first, and get another try now, as a
+      // send command gives them: on_writable comes only with an ACK, and
+      // none may be coming (TCP had nothing in flight when it refused them).
+      if (s.tx_held) drain_tx(g, now);
       if (!s.tx_held) {
         const std::size_t n = tcp_.send(s.conn, Bytes{c.data + off, len - off}, now);
         s.tx_accepted += n;
@@ -565,6 +594,13 @@ void ShimLcore::drain_tx(std::uint32_t g, TimeNs now) {
         m->next = next;
         s.tx_held = m;
         if (!next) s.tx_held_tail = m;
+        // ... unless TCP holds nothing: then it refused for want of an mbuf,
+        // and with nothing in flight no ACK will come: poll() tries again.
+        if (tcp_.send_queued(s.conn) == 0 && !links_[g].in_tx_retry) {
+          links_[g].in_tx_retry = true;
+          links_[g].tx_retry_next = tx_retry_head_;
+          tx_retry_head_ = g;
+        }
         return;
       }
       rte_pktmbuf_free_seg(m);

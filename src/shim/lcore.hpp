@@ -135,6 +135,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     std::uint32_t dirty_next = kNone;
     std::uint32_t fire_next = kNone;
     std::uint32_t starved_next = kNone;
+    std::uint32_t tx_retry_next = kNone;
     std::uint32_t free_next = kNone;  // lcore-half free list
     std::uint64_t fire_pos = 0;  // ring position of the slot's latest event completion
     std::uint32_t late_next = kNone;
@@ -144,6 +145,7 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
     bool in_fire = false;
     bool in_late = false;
     bool in_starved = false;
+    bool in_tx_retry = false;
   };
 
   // Slot numbers: channel << shift_ | id, the stride a power of two at
@@ -204,6 +206,9 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   std::uint32_t late_head_ = kNone;
   TimeNs late_due_ = ~TimeNs{0};
   std::uint32_t starved_head_ = kNone;
+  // Handles whose held sends TCP refused with nothing in flight (no mbuf to
+  // copy them into): no ACK will bring on_writable, so poll() retries them.
+  std::uint32_t tx_retry_head_ = kNone;
   std::vector<Command> batch_;
   std::array<Ipv4Addr, 64> mcast_scratch_{};  // a socket's source list being edited (Linux's default limit is 10)
   // Per channel: waiters taken from the ring, answered once the commands

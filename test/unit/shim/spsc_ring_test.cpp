@@ -61,3 +61,154 @@ TEST_CASE("SpscRing: two threads, every element exactly once and in order", "[sh
   CHECK(bad == 0);
   CHECK(r.empty());
 }
+
+// The lcore leaves a command it cannot run yet in the ring (ShimLcore::poll:
+// peek a batch, advance past the ones that ran): peek must not take, and
+// advance must take exactly what it is told, or a stalled send is lost or
+// run twice.
+TEST_CASE("SpscRing: peek does not consume; advance takes exactly n", "[shim]") {
+  SpscRing<std::uint32_t> r(8);
+  for (std::uint32_t i = 0; i < 5; ++i) REQUIRE(r.push(i));
+  std::array<std::uint32_t, 8> out{};
+  // Peeking again and again sees the same elements; nothing leaves the ring.
+  for (int k = 0; k < 3; ++k) {
+    out.fill(99);
+    REQUIRE(r.peek(out) == 5);
+    CHECK(out[0] == 0);
+    CHECK(out[4] == 4);
+    CHECK(out[5] == 99);  // untouched beyond what is there
+    CHECK(r.size() == 5);
+    CHECK(r.consumed() == 0);
+  }
+  // A peek into a smaller span sees a prefix.
+  std::array<std::uint32_t, 2> two{};
+  REQUIRE(r.peek(two) == 2);
+  CHECK(two == std::array<std::uint32_t, 2>{0, 1});
+  // advance(0) takes nothing.
+  r.advance(0);
+  CHECK(r.size() == 5);
+  CHECK(r.consumed() == 0);
+  // A partial advance: the rest is presented again, in order, first.
+  r.advance(2);
+  CHECK(r.size() == 3);
+  CHECK(r.consumed() == 2);
+  out.fill(99);
+  REQUIRE(r.peek(out) == 3);
+  CHECK(out[0] == 2);
+  CHECK(out[1] == 3);
+  CHECK(out[2] == 4);
+  r.advance(1);
+  std::uint32_t x = 0;
+  REQUIRE(r.pop(x));  // pop is peek + advance
+  CHECK(x == 3);
+  REQUIRE(r.peek(out) == 1);
+  CHECK(out[0] == 4);
+  r.advance(1);
+  CHECK(r.empty());
+  CHECK(r.peek(out) == 0);
+  CHECK_FALSE(r.pop(x));
+}
+
+TEST_CASE("SpscRing: room comes back only with advance, not with peek", "[shim]") {
+  SpscRing<std::uint32_t> r(4);
+  for (std::uint32_t i = 0; i < 4; ++i) REQUIRE(r.push(i));
+  CHECK_FALSE(r.has_room(1));
+  std::array<std::uint32_t, 4> out{};
+  REQUIRE(r.peek(out) == 4);
+  // The producer must not overwrite what the consumer has only peeked at.
+  CHECK_FALSE(r.has_room(1));
+  CHECK_FALSE(r.push(100u));
+  r.advance(1);
+  CHECK(r.has_room(1));
+  CHECK_FALSE(r.has_room(2));
+  REQUIRE(r.push(100u));
+  CHECK_FALSE(r.push(101u));
+  REQUIRE(r.peek(out) == 4);
+  CHECK(out == std::array<std::uint32_t, 4>{1, 2, 3, 100});
+}
+
+// Peek/advance interleaved with pushes over many wrap-arounds of a small
+// ring, the consumer advancing by a varying part of what it peeked (as the
+// lcore does when a command stalls): every element is seen in order, and
+// taken exactly once.
+TEST_CASE("SpscRing: partial advances interleaved with pushes across wrap-around", "[shim]") {
+  SpscRing<std::uint64_t> r(8);
+  std::uint64_t next_push = 0, next_take = 0;
+  std::uint64_t seed = 12345;
+  auto rnd = [&](std::uint64_t n) {  // small LCG: deterministic, no <random> state to share
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (seed >> 33) % n;
+  };
+  std::array<std::uint64_t, 8> batch{};
+  std::array<std::uint64_t, 8> out{};
+  bool in_order = true, exact = true;
+  for (int round = 0; round < 20000; ++round) {
+    // Push a batch of 0..5 (a prefix goes in when the ring is full).
+    const std::size_t k = rnd(6);
+    for (std::size_t i = 0; i < k; ++i) batch[i] = next_push + i;
+    const std::size_t pushed = r.push(std::span<const std::uint64_t>(batch.data(), k));
+    exact &= pushed <= k && r.size() <= r.capacity();
+    next_push += pushed;
+    // Peek up to 0..8, possibly twice, then take a part of it.
+    const std::size_t want = rnd(9);
+    const std::size_t n = r.peek(std::span<std::uint64_t>(out.data(), want));
+    exact &= n == std::min<std::uint64_t>(want, next_push - next_take);
+    for (std::size_t i = 0; i < n; ++i) in_order &= out[i] == next_take + i;
+    if (rnd(4) == 0) {  // a second peek sees the same prefix
+      std::array<std::uint64_t, 8> again{};
+      const std::size_t m = r.peek(std::span<std::uint64_t>(again.data(), want));
+      exact &= m >= n;
+      for (std::size_t i = 0; i < n; ++i) in_order &= again[i] == out[i];
+    }
+    const std::size_t take = n ? rnd(n + 1) : 0;
+    r.advance(take);
+    next_take += take;
+    exact &= r.consumed() == next_take && r.size() == next_push - next_take;
+  }
+  CHECK(in_order);
+  CHECK(exact);
+  CHECK(next_push > 10 * r.capacity());  // many wrap-arounds
+  // Drain the rest: still in order.
+  bool rest_in_order = true;
+  while (next_take < next_push) {
+    const std::size_t n = r.peek(out);
+    REQUIRE(n > 0);
+    for (std::size_t i = 0; i < n; ++i) rest_in_order &= out[i] == next_take + i;
+    r.advance(n);
+    next_take += n;
+  }
+  CHECK(rest_in_order);
+  CHECK(r.empty());
+}
+
+// Two threads: the consumer peeks a batch and advances by only part of it
+// (sometimes none), as a stalling lcore does; the producer pushes as the
+// ring allows. Every element is taken exactly once, in order.
+TEST_CASE("SpscRing: two threads, the consumer advancing by part of each peek", "[shim]") {
+  SpscRing<std::uint64_t> r(16);
+  constexpr std::uint64_t kN = 500'000;
+  std::thread producer([&] {
+    std::array<std::uint64_t, 7> batch{};
+    std::uint64_t next = 0;
+    while (next < kN) {
+      std::size_t k = 0;
+      while (k < batch.size() && next + k < kN) {
+        batch[k] = next + k;
+        ++k;
+      }
+      next += r.push(std::span<const std::uint64_t>(batch.data(), k));
+    }
+  });
+  std::uint64_t expect = 0, bad = 0, i = 0;
+  std::array<std::uint64_t, 9> out{};
+  while (expect < kN) {
+    const std::size_t n = r.peek(out);
+    for (std::size_t j = 0; j < n; ++j) bad += out[j] != expect + j;
+    const std::size_t take = n ? (++i % 3 == 0 ? 0 : (i % (n + 1))) : 0;
+    r.advance(take);
+    expect += take;
+  }
+  producer.join();
+  CHECK(bad == 0);
+  CHECK(r.empty());
+}
