@@ -41,7 +41,8 @@ namespace {
 struct UdpSteer {
   Device& inner;
   std::deque<rte_mbuf*> q[2];
-  std::uint64_t steered[2] = {0, 0};  // unicast UDP per lcore
+  // Unicast UDP per lcore: counted by the lcore thread, read by the test's.
+  std::atomic<std::uint64_t> steered[2] = {0, 0};
   ~UdpSteer() {
     for (auto& d : q)
       for (rte_mbuf* m : d) rte_pktmbuf_free(m);
@@ -66,7 +67,8 @@ struct UdpSteer {
       for (std::uint16_t i = 0; i < n; ++i) {
         const unsigned l = lcore_of(burst[i]);
         const auto* p = rte_pktmbuf_mtod(burst[i], const std::uint8_t*);
-        if (rte_pktmbuf_data_len(burst[i]) > 34 && p[14 + 9] == 17 && (p[14 + 16] >> 4) != 0xe) ++steered[l];
+        if (rte_pktmbuf_data_len(burst[i]) > 34 && p[14 + 9] == 17 && (p[14 + 16] >> 4) != 0xe)
+          steered[l].fetch_add(1, std::memory_order_relaxed);
         q[l].push_back(burst[i]);
       }
   }
