@@ -620,8 +620,15 @@ void ShimLcore::drain_tx(std::uint32_t g, TimeNs now) {
 void ShimLcore::publish_acked(std::uint32_t g) {
   Slot& s = slots_[g];
   if (s.kind != Kind::conn || s.tcp_gone) return;
-  const std::uint64_t acked = s.tx_accepted - tcp_.send_queued(s.conn);
+  const std::size_t queued = tcp_.send_queued(s.conn);
+  const std::uint64_t acked = s.tx_accepted - queued;
   shared(g).tx_acked.store(acked, std::memory_order_release);
+  // While TCP holds any of it, have TCP report the ACKs that free room (a
+  // quarter of the buffer, or all of it: on_writable publishes again), or
+  // the thread would see its credit come back only after an EAGAIN that
+  // Linux would not give. A store to a line the thread reads only when its
+  // cached count falls short.
+  if (queued) tcp_.want_writable(s.conn);
 }
 
 // data_inline's condition (channel.hpp): no mbuf data unconsumed, and what

@@ -857,3 +857,36 @@ TEST_CASE("Shim inline: a small send credit recovers once the peer acknowledges"
   CHECK(sent >= 40 * 2048);
   CHECK(eagains >= 40);
 }
+
+// Send credit after ACKs without an EAGAIN first (Linux's behaviour): a send
+// that takes the whole SO_SNDBUF, the peer reads and acknowledges it all,
+// and then, with no refused send in between, the writer sees EPOLLOUT and a
+// full send goes through. (The lcore used to publish the acknowledged count
+// only with a send, on_writable after a refusal, or an EAGAIN's answer.)
+TEST_CASE("Shim inline: send credit comes back with the ACKs, before any EAGAIN", "[shim][inline]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  Bufs b;
+  b.c_sndbuf = 2048;
+  Pair p = open_pair(*t, 7496, b);
+  Rx rx;
+  std::uint64_t sent = 0;
+  for (int round = 0; round < 5; ++round) {
+    INFO("round " << round);
+    // Everything sent so far is acknowledged (the peer read it, and the
+    // delayed ACK's 40 ms are past): the whole credit is there.
+    const ssize_t r = send_pat(*t, p.c, sent, 2048);
+    REQUIRE(r == 2048);
+    sent += 2048;
+    REQUIRE(read_all(*t, p.s, rx, sent));
+    // Only the peer's ACKs can bring the credit back (nothing is sent
+    // meanwhile): the writer hears of it without having been refused.
+    CHECK((wait_for(*t, p.c, EPOLLOUT, 3000) & EPOLLOUT) != 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(rx.got == sent);
+  CHECK(rx.intact());
+  t->close(p.c);
+  t->close(p.s);
+  t->close(p.ls);
+}
