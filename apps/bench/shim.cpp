@@ -45,6 +45,7 @@
 #include "apps/bench/cases.hpp"
 #include "apps/bench/clock.hpp"
 #include "apps/bench/pair_stacks.hpp"
+#include "apps/bench/pin.hpp"
 #include "core/alloc_counter.hpp"
 #include "drivers/mem_pair.hpp"
 #include "shim/hub.hpp"
@@ -120,22 +121,6 @@ struct World {
     }
   }
 };
-
-bool pin(unsigned cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
-}
-
-bool pin_except(unsigned cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  for (long c = 0; c < n && c < CPU_SETSIZE; ++c)
-    if (static_cast<unsigned>(c) != cpu) CPU_SET(static_cast<int>(c), &s);
-  return CPU_COUNT(&s) > 0 && pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
-}
 
 Figures figures(const Clock& clk, const std::vector<std::uint64_t>& cycles, std::uint64_t allocs) {
   Figures f;

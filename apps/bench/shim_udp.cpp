@@ -59,6 +59,7 @@
 #include "apps/bench/clock.hpp"
 #include "apps/bench/kernel_socket.hpp"
 #include "apps/bench/pair_stacks.hpp"
+#include "apps/bench/pin.hpp"
 #include "core/alloc_counter.hpp"
 #include "core/bytes.hpp"
 #include "drivers/mem_pair.hpp"
@@ -84,22 +85,6 @@ constexpr int kBusyPollUs = 50;
 [[noreturn]] void die(const std::string& what) {
   std::fprintf(stderr, "ustack-bench shim (udp): %s\n", what.c_str());
   std::exit(1);
-}
-
-bool pin(unsigned cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  CPU_SET(cpu, &s);
-  return pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
-}
-
-bool pin_except(unsigned cpu) {
-  cpu_set_t s;
-  CPU_ZERO(&s);
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  for (long c = 0; c < n && c < CPU_SETSIZE; ++c)
-    if (static_cast<unsigned>(c) != cpu) CPU_SET(static_cast<int>(c), &s);
-  return CPU_COUNT(&s) > 0 && pthread_setaffinity_np(pthread_self(), sizeof s, &s) == 0;
 }
 
 // The span from a TSC read on one CPU to one on another.
