@@ -622,13 +622,15 @@ void ShimLcore::publish_acked(std::uint32_t g) {
   if (s.kind != Kind::conn || s.tcp_gone) return;
   const std::size_t queued = tcp_.send_queued(s.conn);
   const std::uint64_t acked = s.tx_accepted - queued;
-  shared(g).tx_acked.store(acked, std::memory_order_release);
-  // While TCP holds any of it, have TCP report the ACKs that free room (a
-  // quarter of the buffer, or all of it: on_writable publishes again), or
-  // the thread would see its credit come back only after an EAGAIN that
-  // Linux would not give. A store to a line the thread reads only when its
-  // cached count falls short.
-  if (queued) tcp_.want_writable(s.conn);
+  SharedSlot& sh = shared(g);
+  sh.tx_acked.store(acked, std::memory_order_release);
+  // While TCP holds more than a quarter of the credit, have TCP report the
+  // ACKs that free room (a quarter of the buffer, or all of it: on_writable
+  // publishes again), or the thread would see its credit come back only
+  // after an EAGAIN that Linux would not give. Below that the thread has
+  // three quarters at least (EPOLLOUT's threshold), and a stream of small
+  // messages costs no callback per ACK.
+  if (queued * 4 > std::size_t{sh.opt.sndbuf}) tcp_.want_writable(s.conn);
 }
 
 // data_inline's condition (channel.hpp): no mbuf data unconsumed, and what

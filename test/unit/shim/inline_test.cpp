@@ -861,7 +861,7 @@ TEST_CASE("Shim inline: a small send credit recovers once the peer acknowledges"
 // Send credit after ACKs without an EAGAIN first (Linux's behaviour): a send
 // that takes the whole SO_SNDBUF, the peer reads and acknowledges it all,
 // and then, with no refused send in between, the writer sees EPOLLOUT and a
-// full send goes through. (The lcore used to publish the acknowledged count
+// send of the whole buffer goes through (at least three quarters of it). (The lcore used to publish the acknowledged count
 // only with a send, on_writable after a refusal, or an EAGAIN's answer.)
 TEST_CASE("Shim inline: send credit comes back with the ACKs, before any EAGAIN", "[shim][inline]") {
   test::ShimWorld w;
@@ -874,10 +874,12 @@ TEST_CASE("Shim inline: send credit comes back with the ACKs, before any EAGAIN"
   for (int round = 0; round < 5; ++round) {
     INFO("round " << round);
     // Everything sent so far is acknowledged (the peer read it, and the
-    // delayed ACK's 40 ms are past): the whole credit is there.
+    // delayed ACK's 40 ms are past): the thread sees at least three
+    // quarters of the credit (the lcore has TCP report ACKs while more than
+    // a quarter is out).
     const ssize_t r = send_pat(*t, p.c, sent, 2048);
-    REQUIRE(r == 2048);
-    sent += 2048;
+    REQUIRE(r >= 1536);
+    sent += static_cast<std::uint64_t>(r);
     REQUIRE(read_all(*t, p.s, rx, sent));
     // Only the peer's ACKs can bring the credit back (nothing is sent
     // meanwhile): the writer hears of it without having been refused.
