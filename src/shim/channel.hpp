@@ -102,8 +102,11 @@ namespace ustack::shim {
 // itself (Command::data, length in value), so that a small send costs the
 // lcore no mbuf of the thread's to read and free: the bytes come with the
 // ring slot, which crosses anyway.
+// udp_send_inline: a datagram of at most kInlineBytes in Command::data
+// (length in value; addr/port as udp_send), copied into an mbuf of the
+// lcore's by UDP's send.
 enum class CmdOp : std::uint8_t { listen, connect, send, shutdown, close, abort, set_option, udp_bind, udp_connect, udp_send,
-                                  udp_mcast, udp_unbind, send_inline };
+                                  udp_mcast, udp_unbind, send_inline, udp_send_inline };
 enum class OptId : std::uint8_t { nodelay, keepalive, delayed_ack };
 // udp_mcast: an IPPROTO_IP multicast option, in Command::port; the group in
 // addr, the source or the option's value (ttl, loop, interface address; host

@@ -434,6 +434,15 @@ bool ShimLcore::execute(Channel& ch, const Command& c, TimeNs now) {
       else s.udp->send_packet_to(std::move(p), Ipv4Addr{c.addr}, c.port, now);
       break;
     }
+    case CmdOp::udp_send_inline: {
+      if (s.kind != Kind::udp || s.closing) break;
+      const Bytes data{c.data, std::min<std::size_t>(c.value, kInlineBytes)};
+      // As udp_send: what UDP refuses (no mbuf, not connected...) is on the
+      // socket's counters; UDP reports no late send errors.
+      if (c.addr == 0 && c.port == 0) s.udp->send(data, now);
+      else s.udp->send_to(data, Ipv4Addr{c.addr}, c.port, now);
+      break;
+    }
     case CmdOp::set_option:
       if (s.kind == Kind::conn && !s.tcp_gone) {
         switch (c.opt) {

@@ -1749,6 +1749,18 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
       s.wait_handle(hd);
       continue;
     }
+    if (len <= kInlineBytes) {
+      // Small: the bytes ride in the command; the lcore's UDP copies them
+      // into an mbuf of its own (no mbuf crosses).
+      Command c{.id = s.id_of(hd), .op = CmdOp::udp_send_inline, .port = port, .addr = addr,
+                .value = static_cast<std::uint32_t>(len)};
+      if (len) std::memcpy(c.data, buf, len);
+      k.ch->cmd.push(c);
+      if (h->out_ready) h->out_interest = false;
+      s.touch(hd);
+      s.pump();
+      return static_cast<ssize_t>(len);
+    }
     rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
     if (!m) return fail(ENOBUFS);
     if (len > rte_pktmbuf_tailroom(m)) {
