@@ -42,6 +42,18 @@ std::int32_t errno_of(UdpStatus st) {
   }
 }
 
+// A completion carrying a packet of at most kInlineBytes in its own bytes
+// (data_inline, dgram_inline). `data` is written once, not zeroed first.
+Completion inline_completion(std::uint32_t id, CplOp op, const Packet& p) {
+  Completion c;
+  c.id = id;
+  c.op = op;
+  c.value = static_cast<std::int32_t>(p.len());
+  const void* src = rte_pktmbuf_read(p.get(), 0, p.len(), c.data);
+  if (src != c.data) std::memcpy(c.data, src, p.len());
+  return c;
+}
+
 void append_chain(rte_mbuf*& head, rte_mbuf*& tail, rte_mbuf* m) {
   rte_mbuf* last = m;
   while (last->next) last = last->next;
@@ -746,13 +758,7 @@ bool ShimLcore::deliver(std::uint32_t g, TimeNs now) {
     if (p.len() <= kInlineBytes && inline_ok(g, p.len())) {
       // Small, and it fits the thread's ring: the bytes go in the slot and
       // the mbuf back to this lcore's cache (the thread touches neither).
-      Completion cpl{.id = id, .op = CplOp::data_inline, .value = bytes};
-      std::size_t at = 0;
-      for (const rte_mbuf* m = p.get(); m; m = m->next) {
-        std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
-        at += m->data_len;
-      }
-      emit(g, cpl);
+      emit(g, inline_completion(id, CplOp::data_inline, p));
     } else {
       emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
       s.rx_mbuf_end = s.rx_delivered + static_cast<std::uint64_t>(bytes);
@@ -902,12 +908,9 @@ void ShimLcore::flush_udp(std::uint32_t g, bool& ok) {
     const auto bytes = static_cast<std::int32_t>(d->pkt.len());
     if (d->pkt.len() <= kInlineBytes) {
       // Small: copied into the slot, the mbuf freed here (as data_inline).
-      Completion cpl{.id = id, .op = CplOp::dgram_inline, .port = d->from.port, .addr = d->from.addr.v, .value = bytes};
-      std::size_t at = 0;
-      for (const rte_mbuf* m = d->pkt.get(); m; m = m->next) {
-        std::memcpy(cpl.data + at, rte_pktmbuf_mtod(m, const std::uint8_t*), m->data_len);
-        at += m->data_len;
-      }
+      Completion cpl = inline_completion(id, CplOp::dgram_inline, d->pkt);
+      cpl.port = d->from.port;
+      cpl.addr = d->from.addr.v;
       emit(g, cpl);
     } else {
       emit(g, Completion{.id = id,

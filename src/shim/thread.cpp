@@ -1756,22 +1756,19 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
                 .value = static_cast<std::uint32_t>(len)};
       if (len) std::memcpy(c.data, buf, len);
       k.ch->cmd.push(c);
-      if (h->out_ready) h->out_interest = false;
-      s.touch(hd);
-      s.pump();
-      return static_cast<ssize_t>(len);
+    } else {
+      rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
+      if (!m) return fail(ENOBUFS);
+      if (len > rte_pktmbuf_tailroom(m)) {
+        rte_pktmbuf_free(m);
+        return fail(EMSGSIZE);
+      }
+      std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), buf, len);
+      m->data_len = static_cast<std::uint16_t>(len);
+      m->pkt_len = static_cast<std::uint32_t>(len);
+      k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::udp_send, .port = port, .addr = addr,
+                             .mbuf = reinterpret_cast<std::uint64_t>(m)});
     }
-    rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
-    if (!m) return fail(ENOBUFS);
-    if (len > rte_pktmbuf_tailroom(m)) {
-      rte_pktmbuf_free(m);
-      return fail(EMSGSIZE);
-    }
-    if (len) std::memcpy(rte_pktmbuf_mtod(m, std::uint8_t*), buf, len);
-    m->data_len = static_cast<std::uint16_t>(len);
-    m->pkt_len = static_cast<std::uint32_t>(len);
-    k.ch->cmd.push(Command{.id = s.id_of(hd), .op = CmdOp::udp_send, .port = port, .addr = addr,
-                           .mbuf = reinterpret_cast<std::uint64_t>(m)});
     if (h->out_ready) h->out_interest = false;
     s.touch(hd);
     s.pump();

@@ -32,16 +32,7 @@ std::unique_ptr<Thread> attach(test::ShimWorld& w) {
   return t;
 }
 
-// Waits (on the handle's eventfd) until events(h) has one of `bits`.
-std::uint32_t wait_for(Thread& t, int h, std::uint32_t bits, int timeout_ms = 5000) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    const std::uint32_t m = t.events(h);
-    if (m & bits) return m;
-    if (std::chrono::steady_clock::now() > end) return m;
-    test::fd_readable(t.eventfd(h), 10);
-  }
-}
+using test::wait_for;
 
 struct Pair {
   int ls, c, s;

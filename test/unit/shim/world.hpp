@@ -145,4 +145,16 @@ inline bool fd_readable(int fd, int timeout_ms) {
   return ::poll(&p, 1, timeout_ms) == 1;
 }
 
+// Waits (on the handle's eventfd) until events(h) has one of `bits`; what
+// events(h) last gave.
+inline std::uint32_t wait_for(shim::Thread& t, int h, std::uint32_t bits, int timeout_ms = 5000) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const std::uint32_t m = t.events(h);
+    if (m & bits) return m;
+    if (std::chrono::steady_clock::now() > end) return m;
+    fd_readable(t.eventfd(h), 10);
+  }
+}
+
 }  // namespace ustack::test
