@@ -67,9 +67,17 @@
 // pass's fence, so the Dekker argument holds unchanged). A thread that polls
 // the handle meanwhile processes the completion and, having consumed all it
 // reported within the same call (recv), re-arms past it (a CAS from its old
-// `want`, then fence and T3 as at T2) instead of writing the eventfd itself;
-// L2 then finds the new `want` and does not fire. Either the thread's CAS or
-// the lcore's wins, so the accounting above is unchanged. The cost is that a
+// `want` to 1 + its consumed position H') instead of writing the eventfd
+// itself; L2 then finds the new `want` and does not fire. Either the
+// thread's CAS or the lcore's wins, so the accounting above is unchanged.
+// This re-arm needs no fence and no T3: the lost wake-up that T2's Dekker
+// pair prevents is an L2 that read `want` == 0 and skipped a completion the
+// thread had not consumed. Here `want` has not been 0 since the arm (else
+// the CAS fails and the thread takes the lcore's write, as above), and every
+// completion not yet consumed is at a position p >= H', which the old value
+// (1 + H, H <= H') and the new one both fire for: whichever value L2 reads,
+// it does not skip one. The decision rests on one word, whose modification
+// order the two CASes share. The cost is that a
 // thread asleep in epoll_wait is woken up late: by wake_delay_ns, or by up
 // to twice that when it went to sleep right after taking the completion the
 // delay was counting for (the lcore, to leave `want`'s line alone while the

@@ -42,18 +42,6 @@ std::int32_t errno_of(UdpStatus st) {
   }
 }
 
-// A completion carrying a packet of at most kInlineBytes in its own bytes
-// (data_inline, dgram_inline). `data` is written once, not zeroed first.
-Completion inline_completion(std::uint32_t id, CplOp op, const Packet& p) {
-  Completion c;
-  c.id = id;
-  c.op = op;
-  c.value = static_cast<std::int32_t>(p.len());
-  const void* src = rte_pktmbuf_read(p.get(), 0, p.len(), c.data);
-  if (src != c.data) std::memcpy(c.data, src, p.len());
-  return c;
-}
-
 void append_chain(rte_mbuf*& head, rte_mbuf*& tail, rte_mbuf* m) {
   rte_mbuf* last = m;
   while (last->next) last = last->next;
@@ -89,7 +77,6 @@ ShimLcore::ShimLcore(tcp::TcpLayer& tcp, const LcoreConfig& cfg, UdpLayer* udp)
       free_head_[c] = g;
     }
   }
-  batch_.resize(cfg_.cmds_per_poll ? cfg_.cmds_per_poll : 1);
   deferred_.resize(cfg_.max_threads);
   fenced_.assign(cfg_.max_threads, 0);
   // Each handle has at most one waiter queued (SharedSlot::out_req).
@@ -114,6 +101,9 @@ ShimLcore::~ShimLcore() {
 
 // --- the loop ---------------------------------------------------------------
 
+// An idle iteration costs a load or two per attached thread's channel
+// (its waiter and command rings' next slots) and three list heads: the
+// loop's wait for a command is part of every crossing.
 void ShimLcore::poll(TimeNs now) {
   for (auto& chp : channels_) {
     Channel& ch = *chp;
@@ -128,19 +118,32 @@ void ShimLcore::poll(TimeNs now) {
     while (d.n < d.ids.size() && ch.waiters.pop(id)) d.ids[d.n++] = id;
     // A command that cannot run yet (no mbuf to hold a send's rest) stays
     // in the ring with those after it: the thread sees a full ring, not a
-    // lost send.
-    const std::size_t n = ch.cmd.peek(std::span<Command>(batch_));
+    // lost send. Commands run where they lie in the ring (no copy).
+    const std::size_t most = cfg_.cmds_per_poll ? cfg_.cmds_per_poll : 1;
     std::size_t done = 0;
-    while (done < n && execute(ch, batch_[done], now)) ++done;
-    ch.cmd.advance(done);
-    ctr_.commands += done;
-    if (done < n) ++ctr_.cmd_stalled;
-    else if (n < batch_.size()) take_waiters(ch, now);
+    bool stalled = false;
+    for (const Command* c; done < most && (c = ch.cmd.front(done)) != nullptr; ++done) {
+      if (!execute(ch, *c, now)) {
+        stalled = true;
+        break;
+      }
+    }
+    if (done) {
+      ch.cmd.advance(done);
+      ctr_.commands += done;
+    }
+    if (stalled) ++ctr_.cmd_stalled;
+    else if (done < most && d.n) take_waiters(ch, now);
   }
+  if (tx_retry_head_ != kNone) retry_held(now);
+  if (dirty_head_ != kNone) flush_dirty(now);
+  if (starved_head_ != kNone) check_starved();
+}
 
-  // Held sends TCP refused with nothing in flight: tried again on every
-  // iteration until TCP takes them (drain_tx lists them again if not), at
-  // most slots_per_poll handles per iteration.
+// Held sends TCP refused with nothing in flight: tried again on every
+// iteration until TCP takes them (drain_tx lists them again if not), at
+// most slots_per_poll handles per iteration.
+void ShimLcore::retry_held(TimeNs now) {
   std::uint32_t retry = std::exchange(tx_retry_head_, kNone);
   for (std::uint32_t tries = cfg_.slots_per_poll; retry != kNone && tries; --tries) {
     const std::uint32_t g = retry;
@@ -161,8 +164,10 @@ void ShimLcore::poll(TimeNs now) {
     links_[g].tx_retry_next = tx_retry_head_;
     tx_retry_head_ = g;
   }
+}
 
-  // Handles with something to push, in the order they became dirty.
+// Handles with something to push, in the order they became dirty.
+void ShimLcore::flush_dirty(TimeNs now) {
   std::uint32_t budget = cfg_.slots_per_poll;
   std::uint32_t retry_head = kNone, retry_tail = kNone;
   while (budget-- && dirty_head_ != kNone) {
@@ -182,8 +187,10 @@ void ShimLcore::poll(TimeNs now) {
     if (dirty_tail_ == kNone) dirty_head_ = retry_head; else links_[dirty_tail_].dirty_next = retry_head;
     dirty_tail_ = retry_tail;
   }
+}
 
-  // Handles waiting for receive credit: dirty again once a quarter is back.
+// Handles waiting for receive credit: dirty again once a quarter is back.
+void ShimLcore::check_starved() {
   std::uint32_t checks = cfg_.starved_per_poll;
   std::uint32_t* link = &starved_head_;
   while (checks-- && *link != kNone) {
@@ -708,6 +715,29 @@ bool ShimLcore::emit(std::uint32_t g, const Completion& c) {
   return true;
 }
 
+// An event completion carrying a packet of at most kInlineBytes in its own
+// bytes (data_inline, dgram_inline), written straight into the ring's slot:
+// the bytes are copied once, from the mbuf to where the thread reads them.
+bool ShimLcore::emit_inline(std::uint32_t g, CplOp op, const Packet& p, std::uint32_t addr, std::uint16_t port) {
+  Channel& ch = chan_of(g);
+  const std::uint64_t pos = ch.cpl.next_position();
+  const std::uint32_t id = id_of(g);
+  const bool ok = ch.cpl.emplace([&](Completion& c) {
+    c.id = id;
+    c.op = op;
+    c.port = port;
+    c.addr = addr;
+    c.value = static_cast<std::int32_t>(p.len());
+    c.mbuf = 0;
+    const void* src = rte_pktmbuf_read(p.get(), 0, p.len(), c.data);
+    if (src != c.data) std::memcpy(c.data, src, p.len());
+  });
+  if (!ok) return false;
+  ++ctr_.completions;
+  mark_fire(g, pos);
+  return true;
+}
+
 void ShimLcore::reset(std::uint32_t g) {
   Slot& s = slots_[g];
   if (s.rx_held) rte_pktmbuf_free(s.rx_held);
@@ -758,7 +788,7 @@ bool ShimLcore::deliver(std::uint32_t g, TimeNs now) {
     if (p.len() <= kInlineBytes && inline_ok(g, p.len())) {
       // Small, and it fits the thread's ring: the bytes go in the slot and
       // the mbuf back to this lcore's cache (the thread touches neither).
-      emit(g, inline_completion(id, CplOp::data_inline, p));
+      emit_inline(g, CplOp::data_inline, p);
     } else {
       emit(g, Completion{.id = id, .op = CplOp::data, .value = bytes, .mbuf = reinterpret_cast<std::uint64_t>(p.release())});
       s.rx_mbuf_end = s.rx_delivered + static_cast<std::uint64_t>(bytes);
@@ -908,10 +938,7 @@ void ShimLcore::flush_udp(std::uint32_t g, bool& ok) {
     const auto bytes = static_cast<std::int32_t>(d->pkt.len());
     if (d->pkt.len() <= kInlineBytes) {
       // Small: copied into the slot, the mbuf freed here (as data_inline).
-      Completion cpl = inline_completion(id, CplOp::dgram_inline, d->pkt);
-      cpl.port = d->from.port;
-      cpl.addr = d->from.addr.v;
-      emit(g, cpl);
+      emit_inline(g, CplOp::dgram_inline, d->pkt, d->from.addr.v, d->from.port);
     } else {
       emit(g, Completion{.id = id,
                          .op = CplOp::dgram,

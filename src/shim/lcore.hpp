@@ -160,12 +160,16 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
 
   bool execute(Channel& ch, const Command& c, TimeNs now);  // false: cannot run yet, leave it in the ring
   void take_waiters(Channel& ch, TimeNs now);
+  void retry_held(TimeNs now);
+  void flush_dirty(TimeNs now);
+  void check_starved();
   void mark_dirty(std::uint32_t g);
   void mark_fire(std::uint32_t g, std::uint64_t pos);
   void fire(std::uint32_t g);  // L1/L2 (channel.hpp) for one handle
   bool flush(std::uint32_t g, TimeNs now);  // false: completion ring full, stays dirty
   bool deliver(std::uint32_t g, TimeNs now);  // TCP's queued data to the thread; false: completion ring full
   bool emit(std::uint32_t g, const Completion& c);
+  bool emit_inline(std::uint32_t g, CplOp op, const Packet& p, std::uint32_t addr = 0, std::uint16_t port = 0);
   void drain_tx(std::uint32_t g, TimeNs now);
   void publish_acked(std::uint32_t g);
   void check_writable(std::uint32_t g);
@@ -209,7 +213,6 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   // Handles whose held sends TCP refused with nothing in flight (no mbuf to
   // copy them into): no ACK will bring on_writable, so poll() retries them.
   std::uint32_t tx_retry_head_ = kNone;
-  std::vector<Command> batch_;
   std::array<Ipv4Addr, 64> mcast_scratch_{};  // a socket's source list being edited (Linux's default limit is 10)
   // Per channel: waiters taken from the ring, answered once the commands
   // queued before them have run.

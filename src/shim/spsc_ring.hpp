@@ -11,7 +11,9 @@
 // cache lines; the producer reads the consumer's head only when its cached
 // copy says the ring is full, so freeing slots costs the producer nothing
 // while there is room. A burst of n elements costs one release store per
-// element (its sequence word) and one for the head.
+// element (its sequence word) and one for the head. Either side may work on
+// an element where it lies (emplace, front): a message is then written once
+// and read once, with no copy through a stack on either side.
 //
 // Memory order: the producer writes the element, then its slot's sequence
 // (position + 1) with a release store; the consumer's acquire load of that
@@ -69,6 +71,23 @@ class SpscRing {
     return n;
   }
   bool push(const T& item) { return push(std::span<const T>(&item, 1)) == 1; }
+  // Producer side, in place: fill(T&) writes the next element straight into
+  // its slot, with no copy through the caller's stack; false (fill not
+  // called) when the ring is full. The slot holds an element from an
+  // earlier lap: fill sets every field the element's reader looks at.
+  template <class Fill>
+  bool emplace(Fill&& fill) {
+    const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed);
+    if (tail - prod_.head_cache >= capacity()) {
+      prod_.head_cache = cons_.head.load(std::memory_order_acquire);
+      if (tail - prod_.head_cache >= capacity()) return false;
+    }
+    Slot& s = slots_[tail & mask_];
+    fill(s.value);
+    s.seq.store(tail + 1, std::memory_order_release);
+    prod_.tail.store(tail + 1, std::memory_order_relaxed);
+    return true;
+  }
   // Producer side: true when n more elements fit now (the consumer may only
   // make more room meanwhile).
   bool has_room(std::size_t n) {
@@ -104,6 +123,16 @@ class SpscRing {
       out[n] = s.value;
     }
     return n;
+  }
+  // Consumer side, in place: the i-th element after the last one taken, if
+  // it has arrived (null otherwise). Elements arrive in order, so ask for i
+  // only once i - 1 was there. It stays where it is, unchanged, until
+  // advance() takes it: the consumer reads it from the slot, not a copy.
+  const T* front(std::size_t i = 0) const {
+    const std::uint64_t pos = cons_.head.load(std::memory_order_relaxed) + i;
+    const Slot& s = slots_[pos & mask_];
+    if constexpr (sizeof(Slot) > kCacheLine) __builtin_prefetch(reinterpret_cast<const char*>(&s) + kCacheLine);
+    return s.seq.load(std::memory_order_acquire) == pos + 1 ? &s.value : nullptr;
   }
   void advance(std::size_t n) {
     if (n) cons_.head.store(cons_.head.load(std::memory_order_relaxed) + n, std::memory_order_release);

@@ -57,6 +57,10 @@ struct Handle {
   Kind kind = Kind::free;
   bool nonblock = false;
   bool accepted_pending = false;  // announced by the lcore, not yet returned by accept()
+  // A member of a listener or UDP socket spanning lcores: its primary's
+  // handle (not usable by the user). Beside `kind`: every call's get()
+  // reads both.
+  int primary = -1;
   bool connecting = false, connected = false, eof = false, gone = false;
   bool rd_shut = false, wr_shut = false;
   bool out_interest = false;  // report EPOLLOUT once (after EAGAIN or connect)...
@@ -121,7 +125,6 @@ struct Handle {
   int ep = -1;
   std::uint32_t next_accept = 0;  // the lcore accept() looks at first (round robin)
   std::uint32_t next_recv = 0;    // UDP: the lcore recvfrom() looks at first (round robin)
-  int primary = -1;               // a member: its primary's handle (not usable by the user)
 };
 
 struct Link {
@@ -141,17 +144,21 @@ struct ThreadState {
   // `per`: the calls split it with a shift and a mask, not a division.
   std::uint32_t shift = 0, id_mask = 0;
   std::vector<Link> links;
+  std::uint32_t nlinks = 0;  // links.size()
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> recheck;
   std::uint32_t next_lcore = 0;
   int hold = -1;      // pump() leaves this handle's settle to its caller (recv)
   bool held = false;  // ... and it was touched, so the caller must settle it
-  std::vector<Completion> batch = std::vector<Completion>(64);
+  // pump_into(): where data_inline for `hold` may go directly.
+  std::uint8_t* direct = nullptr;
+  std::size_t direct_room = 0, direct_got = 0;
+  static constexpr std::size_t kDrainBatch = 64;
 
+  // Every call's first step. (A negative hd is a huge lcore index.)
   Handle* get(int hd) {
-    if (hd < 0) return nullptr;
     const auto u = static_cast<std::uint32_t>(hd);
-    if ((u >> shift) >= links.size() || (u & id_mask) >= per) return nullptr;
+    if ((u >> shift) >= nlinks || (u & id_mask) >= per) return nullptr;
     Handle& h = links[u >> shift].h[u & id_mask];
     if (h.kind == Handle::Kind::free || h.kind == Handle::Kind::closing || h.accepted_pending || h.primary >= 0)
       return nullptr;
@@ -175,19 +182,30 @@ struct ThreadState {
 
   // --- completions -------------------------------------------------------
 
+  // Every call starts here, mostly to find the rings empty: that costs one
+  // load per lcore (the next completion slot's sequence word).
   bool drain() {
     bool any = false;
-    for (std::uint32_t l = 0; l < links.size(); ++l) {
+    for (std::uint32_t l = 0; l < nlinks; ++l) {
       Link& k = links[l];
-      flush_pending(k);
-      for (;;) {
-        const std::size_t n = k.ch->cpl.pop(std::span<Completion>(batch));
-        for (std::size_t i = 0; i < n; ++i) dispatch(l, batch[i]);
-        any |= n != 0;
-        if (n < batch.size()) break;
-      }
+      if (!k.pending.empty()) flush_pending(k);
+      if (k.ch->cpl.front(0) == nullptr) continue;
+      drain_link(l, k);
+      any = true;
     }
     return any;
+  }
+
+  // Each completion is handled where it lies in the ring, and the ring is
+  // advanced once per batch. (Out of line: the empty case above stays a
+  // few instructions with no registers to save.)
+  [[gnu::noinline]] void drain_link(std::uint32_t l, Link& k) {
+    for (;;) {
+      std::size_t n = 0;
+      for (const Completion* c; n < kDrainBatch && (c = k.ch->cpl.front(n)) != nullptr; ++n) dispatch(l, *c);
+      k.ch->cpl.advance(n);
+      if (n < kDrainBatch) return;
+    }
   }
 
   void dispatch(std::uint32_t l, const Completion& c) {
@@ -227,6 +245,19 @@ struct ThreadState {
       case CplOp::data_inline: {
         const auto n = std::min<std::size_t>(static_cast<std::size_t>(c.value), kInlineBytes);
         if (h.kind != Handle::Kind::conn) break;
+        if (hd == hold && direct_room > direct_got && h.rx_bytes == 0) {
+          // recv() is waiting for this handle and nothing is queued before
+          // these bytes: they go from the ring's slot to its buffer (what
+          // does not fit is queued as below).
+          const std::size_t m = std::min(n, direct_room - direct_got);
+          std::memcpy(direct + direct_got, c.data, m);
+          direct_got += m;
+          if (m < n) {
+            inline_put(h, c.data + m, n - m);
+            h.rx_bytes += n - m;
+          }
+          break;
+        }
         if (!h.rx_head && h.rx_inline_len + n <= kInlineRxBytes) {
           inline_put(h, c.data, n);
           h.rx_bytes += n;
@@ -343,11 +374,34 @@ struct ThreadState {
     pump();
     hold = -1;
   }
+  // The same for recv() into `out`: stream bytes that arrive for `hd` while
+  // none are queued go straight there (dispatch); returns how many.
+  std::size_t pump_into(int hd, std::uint8_t* out, std::size_t len) {
+    direct = out;
+    direct_room = len;
+    direct_got = 0;
+    pump_holding(hd);
+    direct_room = 0;
+    return direct_got;
+  }
+
+  // Settles one handle that a call has just changed. Every other handle a
+  // completion touched was settled by the pump that processed it; the
+  // completions that came since are left for the next call (the lcore
+  // fires for them as for any not consumed when the handle was armed).
+  void settle_now(int hd) {
+    settle(hd);
+    if (!recheck.empty()) pump();
+  }
 
   // Processes completions and settles every handle they touched, including
   // the re-checks that arming asks for (T3 in channel.hpp).
   void pump() {
     drain();
+    if (touched.empty() && recheck.empty()) return;
+    settle_touched();
+  }
+  [[gnu::noinline]] void settle_touched() {
     for (;;) {
       while (!touched.empty()) {
         const std::uint32_t hd = touched.back();
@@ -463,8 +517,11 @@ struct ThreadState {
         // recv() held this handle (pump's `hold`) and consumed, within the
         // call, everything the completions since arming reported: the arm
         // moves past them, or a late L2 (SO_BUSY_POLL) would fire for them.
-        // A T2 again, by CAS from the old value: failing, the lcore claimed
-        // the wake-up and its write is coming (drained above, next round).
+        // By CAS from the old value: failing, the lcore claimed the wake-up
+        // and its write is coming (drained above, next round). No fence and
+        // no re-check (T3): `want` was never 0 since the arm, so the lcore
+        // skipped no completion, and one not consumed yet is at or past
+        // `pos` - 1, which the new value still fires for (channel.hpp).
         h.stale_arm = false;
         std::uint64_t w = h.armed_val;
         if (!sh.want.compare_exchange_strong(w, pos, std::memory_order_acq_rel)) {
@@ -474,6 +531,7 @@ struct ThreadState {
           continue;
         }
         h.armed_val = pos;
+        return;
       } else {
         // T2: armed as of the completions consumed so far.
         h.armed_val = pos;
@@ -504,6 +562,24 @@ struct ThreadState {
     std::size_t i = 0;
     while (i < k.pending.size() && k.ch->cmd.push(k.pending[i])) ++i;
     k.pending.erase(k.pending.begin(), k.pending.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // A command carrying at most kInlineBytes (send_inline,
+  // udp_send_inline), written straight into the ring's slot: the bytes are
+  // copied once, from the caller's buffer to where the lcore reads them. The
+  // caller has checked for room.
+  static void push_inline(Link& k, std::uint32_t id, CmdOp op, std::uint32_t addr, std::uint16_t port, const void* bytes,
+                          std::size_t len) {
+    k.ch->cmd.emplace([&](Command& c) {
+      c.id = id;
+      c.op = op;
+      c.port = port;
+      c.addr = addr;
+      c.value = static_cast<std::uint32_t>(len);
+      c.opt = OptId::nodelay;
+      c.mbuf = 0;
+      if (len) std::memcpy(c.data, bytes, len);
+    });
   }
 
   // Control commands never fail for a full ring: they wait for room
@@ -934,6 +1010,7 @@ std::unique_ptr<Thread> Thread::attach(Hub& hub, std::string& err) {
   if (rte_lcore_id() == LCORE_ID_ANY && rte_thread_register() == 0) s->registered = rte_lcore_id();
   s->channel = ch;
   s->links.resize(hub.lcore_count());
+  s->nlinks = static_cast<std::uint32_t>(s->links.size());
   for (std::uint32_t l = 0; l < hub.lcore_count(); ++l) {
     Link& k = s->links[l];
     k.lc = &hub.lcore(l);
@@ -1257,9 +1334,7 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
     std::size_t filled = 0;
     if (want <= kInlineBytes) {
       // Small: the bytes ride in the command (no mbuf crosses).
-      Command c{.id = s.id_of(hd), .op = CmdOp::send_inline, .value = static_cast<std::uint32_t>(want)};
-      std::memcpy(c.data, from, want);
-      k.ch->cmd.push(c);
+      s.push_inline(k, s.id_of(hd), CmdOp::send_inline, 0, 0, from, want);
       filled = want;
     } else {
       // Fill mbufs from the pool (thread-safe) and hand the chain over.
@@ -1298,13 +1373,15 @@ ssize_t Thread::send(int hd, const void* buf, std::size_t len, int flags) {
 ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
   ThreadState& s = *s_;
   if (Handle* u = s.get(hd); u && u->kind == Handle::Kind::udp) return recvfrom(hd, buf, len, flags, nullptr, nullptr);
+  auto* out = static_cast<std::uint8_t*>(buf);
   for (;;) {
     // This handle's readiness is settled after the copy below (every path
-    // out touches it and pumps): data that arrives and is consumed within
-    // this call never makes its eventfd readable, so a busy-polling thread
-    // pays no eventfd write and drain per message (with SO_BUSY_POLL the
-    // lcore's wake-up waits for it too).
-    s.pump_holding(hd);
+    // out settles it): data that arrives and is consumed within this call
+    // never makes its eventfd readable, so a busy-polling thread pays no
+    // eventfd write and drain per message (with SO_BUSY_POLL the lcore's
+    // wake-up waits for it too). Small data arriving while none is queued
+    // is copied from the ring's slot straight into `buf` (`direct` bytes).
+    const std::size_t direct = (flags & MSG_PEEK) ? (s.pump_holding(hd), 0) : s.pump_into(hd, out, len);
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::conn) {
@@ -1312,9 +1389,8 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
       s.pump();
       return fail(ENOTCONN);
     }
-    if (h->rx_bytes) {
-      std::size_t done = 0;
-      auto* out = static_cast<std::uint8_t*>(buf);
+    if (direct || h->rx_bytes) {
+      std::size_t done = direct;
       if (flags & MSG_PEEK) {
         done = ThreadState::inline_copy(*h, out, len);
         for (rte_mbuf* m = h->rx_head; m && done < len; m = m->next) {
@@ -1326,8 +1402,11 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
         s.pump();
         return static_cast<ssize_t>(done);
       }
-      done = ThreadState::inline_copy(*h, out, len);
-      ThreadState::inline_drop(*h, done);
+      if (h->rx_inline_len) {
+        const std::size_t n = ThreadState::inline_copy(*h, out + done, len - done);
+        ThreadState::inline_drop(*h, n);
+        done += n;
+      }
       while (done < len && h->rx_head) {
         rte_mbuf* m = h->rx_head;
         const std::size_t n = std::min<std::size_t>(m->data_len, len - done);
@@ -1343,11 +1422,10 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
           m->data_len = static_cast<std::uint16_t>(m->data_len - n);
         }
       }
-      h->rx_bytes -= done;
+      h->rx_bytes -= done - direct;
       h->rx_consumed += done;
       s.shared(hd).rx_consumed.store(h->rx_consumed, std::memory_order_release);
-      s.touch(hd);
-      s.pump();
+      s.settle_now(hd);
       return static_cast<ssize_t>(done);
     }
     if (h->so_error) {
@@ -1752,10 +1830,7 @@ ssize_t Thread::sendto(int hd, const void* buf, std::size_t len, int flags, cons
     if (len <= kInlineBytes) {
       // Small: the bytes ride in the command; the lcore's UDP copies them
       // into an mbuf of its own (no mbuf crosses).
-      Command c{.id = s.id_of(hd), .op = CmdOp::udp_send_inline, .port = port, .addr = addr,
-                .value = static_cast<std::uint32_t>(len)};
-      if (len) std::memcpy(c.data, buf, len);
-      k.ch->cmd.push(c);
+      s.push_inline(k, s.id_of(hd), CmdOp::udp_send_inline, addr, port, buf, len);
     } else {
       rte_mbuf* m = rte_pktmbuf_alloc(k.lc->pool());
       if (!m) return fail(ENOBUFS);

@@ -608,6 +608,67 @@ TEST_CASE("Shim inline: received small segments, partial reads and MSG_PEEK acro
   CHECK(rx.intact());
 }
 
+// A reader polling recv() (no epoll, no peek first) is inside the call when
+// a small segment's completion arrives: with nothing queued before them its
+// bytes go from the ring's slot straight into the caller's buffer, all of
+// them or, for a smaller buffer, the first part (the rest is queued for the
+// next call). Several segments arriving in one drain, buffers smaller and
+// larger than them, and a segment arriving behind a queued rest keep the
+// stream byte-exact, and once everything is read the eventfd is not
+// readable.
+TEST_CASE("Shim inline: a reader polling recv takes small segments straight from the ring, whole or in part",
+          "[shim][inline]") {
+  test::ShimWorld w;
+  auto t = attach(w);
+  Pair p = open_pair(*t, 7445);
+  const int one = 1;
+  REQUIRE(t->setsockopt(p.c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+  Rx rx;
+  std::uint64_t sent = 0;
+  Sizes sz(29);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int rounds = 0;
+  for (; rounds < 1000 && std::chrono::steady_clock::now() < end; ++rounds) {
+    const std::size_t pieces[] = {1, 3, 13, 40, 64, 95, 96, 97, 200, 500};
+    const auto poll_end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    const auto read_some = [&](std::uint64_t until, std::size_t piece) {
+      while (rx.got < until) {
+        const ssize_t r = rx.read(*t, p.s, piece ? piece : pieces[sz.next(std::size(pieces))]);
+        if (r == 0 || (r < 0 && errno != EAGAIN)) FAIL("recv: " << r << " " << strerror(errno));
+        if (r < 0 && std::chrono::steady_clock::now() > poll_end) FAIL("nothing for 5 s");
+      }
+    };
+    const auto send_one = [&](std::size_t n) {
+      REQUIRE(send_pat(*t, p.c, sent, n) == static_cast<ssize_t>(n));
+      sent += n;
+    };
+    if (rounds % 2 == 0) {
+      // One to four segments back to back (no Nagle: one segment each),
+      // then reads of random sizes polled while they arrive.
+      for (auto k = 1 + sz.next(4); k; --k) send_one(sz.small());
+    } else {
+      // A segment read in part as it arrives (its rest is queued), then
+      // another whose completion waits in the ring until the next call:
+      // it must queue behind that rest, not go first.
+      const std::size_t n = 2 + sz.next(shim::kInlineBytes - 1);
+      send_one(n);
+      read_some(rx.got + 1, 1 + sz.next(n - 1));
+      send_one(sz.small());
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    read_some(sent, 0);
+    REQUIRE(rx.got == sent);  // no more than was sent
+    REQUIRE(rx.intact());
+    std::uint8_t x;
+    CHECK(t->recv(p.s, &x, 1, 0) == -1);
+    CHECK(errno == EAGAIN);
+    CHECK_FALSE(test::fd_readable(t->eventfd(p.s), 0));
+  }
+  INFO("rounds " << rounds << ", sent " << sent << ", first bad byte at " << rx.first_bad);
+  CHECK(rounds > 100);
+  CHECK(rx.intact());
+}
+
 namespace {
 
 // What the peer (c) sees after s, holding `n` unread bytes of which it read

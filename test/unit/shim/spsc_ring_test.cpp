@@ -223,3 +223,76 @@ TEST_CASE("SpscRing: two threads, the consumer advancing by part of each peek", 
   CHECK(bad == 0);
   CHECK(r.empty());
 }
+
+// emplace() and front(): the shim's fast paths write an element straight
+// into its slot and read it where it lies. A full ring does not call the
+// fill; front(i) sees exactly the elements pushed and not yet taken.
+TEST_CASE("SpscRing: emplace fills in place, refuses when full; front reads without taking", "[shim]") {
+  SpscRing<std::uint32_t> r(4);
+  int calls = 0;
+  for (std::uint32_t i = 0; i < 4; ++i) CHECK(r.emplace([&](std::uint32_t& v) { v = 10 + i, ++calls; }));
+  CHECK_FALSE(r.emplace([&](std::uint32_t& v) { v = 99, ++calls; }));
+  CHECK(calls == 4);
+  for (std::size_t i = 0; i < 4; ++i) {
+    REQUIRE(r.front(i) != nullptr);
+    CHECK(*r.front(i) == 10 + i);
+  }
+  CHECK(r.front(4) == nullptr);
+  r.advance(3);
+  REQUIRE(r.front(0) != nullptr);
+  CHECK(*r.front(0) == 13);
+  CHECK(r.front(1) == nullptr);
+  // Room again, and the slots reused across the wrap.
+  CHECK(r.emplace([](std::uint32_t& v) { v = 20; }));
+  CHECK(r.emplace([](std::uint32_t& v) { v = 21; }));
+  CHECK(r.emplace([](std::uint32_t& v) { v = 22; }));
+  CHECK_FALSE(r.emplace([](std::uint32_t& v) { v = 23; }));
+  std::array<std::uint32_t, 8> out{};
+  CHECK(r.pop(out) == 4);
+  CHECK(out[0] == 13);
+  CHECK(out[3] == 22);
+  CHECK(r.front(0) == nullptr);
+}
+
+// Two threads with an element of two cache lines, as the shim's: every
+// byte of each element the consumer reads in place is the one the producer
+// wrote for it (a torn or stale slot shows), and the consumer advances by
+// part of what it saw, as the lcore does when a command must wait.
+TEST_CASE("SpscRing: two threads, two-line elements written and read in place", "[shim]") {
+  struct Msg {
+    std::uint64_t n;
+    std::uint8_t bytes[112];
+  };
+  SpscRing<Msg> r(32);
+  constexpr std::uint64_t kN = 200'000;
+  const auto byte = [](std::uint64_t n, std::size_t k) { return static_cast<std::uint8_t>(n * 7 + k * 13); };
+  std::thread producer([&] {
+    for (std::uint64_t next = 0; next < kN;) {
+      if (r.emplace([&](Msg& m) {
+            m.n = next;
+            for (std::size_t k = 0; k < sizeof m.bytes; ++k) m.bytes[k] = byte(next, k);
+          }))
+        ++next;
+      else
+        std::this_thread::yield();
+    }
+  });
+  std::uint64_t expect = 0, bad = 0, i = 0;
+  while (expect < kN) {
+    std::size_t seen = 0;
+    for (const Msg* m; seen < 9 && (m = r.front(seen)) != nullptr; ++seen) {
+      bad += m->n != expect + seen;
+      for (std::size_t k = 0; k < sizeof m->bytes; ++k) bad += m->bytes[k] != byte(expect + seen, k);
+    }
+    if (seen == 0) {
+      std::this_thread::yield();
+      continue;
+    }
+    const std::size_t take = ++i % 4 == 0 ? 0 : i % (seen + 1);
+    r.advance(take);
+    expect += take;
+  }
+  producer.join();
+  CHECK(bad == 0);
+  CHECK(r.empty());
+}
