@@ -706,23 +706,28 @@ void ShimLcore::mark_fire(std::uint32_t g, std::uint64_t pos) {
   fire_head_ = g;
 }
 
-bool ShimLcore::emit(std::uint32_t g, const Completion& c) {
+// Pushes one completion, written by fill() into its slot, and lists an
+// event completion for its wake-up (mark_fire).
+template <class Fill>
+bool ShimLcore::emit_with(std::uint32_t g, CplOp op, Fill&& fill) {
   Channel& ch = chan_of(g);
   const std::uint64_t pos = ch.cpl.next_position();
-  if (!ch.cpl.push(c)) return false;
+  if (!ch.cpl.emplace(fill)) return false;
   ++ctr_.completions;
-  if (c.op != CplOp::result && c.op != CplOp::released) mark_fire(g, pos);
+  if (op != CplOp::result && op != CplOp::released) mark_fire(g, pos);
   return true;
 }
 
-// An event completion carrying a packet of at most kInlineBytes in its own
-// bytes (data_inline, dgram_inline), written straight into the ring's slot:
-// the bytes are copied once, from the mbuf to where the thread reads them.
+bool ShimLcore::emit(std::uint32_t g, const Completion& c) {
+  return emit_with(g, c.op, [&](Completion& slot) { slot = c; });
+}
+
+// A completion carrying a packet of at most kInlineBytes in its own bytes
+// (data_inline, dgram_inline), built in the ring's slot: the bytes are
+// copied once, from the mbuf to where the thread reads them.
 bool ShimLcore::emit_inline(std::uint32_t g, CplOp op, const Packet& p, std::uint32_t addr, std::uint16_t port) {
-  Channel& ch = chan_of(g);
-  const std::uint64_t pos = ch.cpl.next_position();
   const std::uint32_t id = id_of(g);
-  const bool ok = ch.cpl.emplace([&](Completion& c) {
+  return emit_with(g, op, [&](Completion& c) {
     c.id = id;
     c.op = op;
     c.port = port;
@@ -732,10 +737,6 @@ bool ShimLcore::emit_inline(std::uint32_t g, CplOp op, const Packet& p, std::uin
     const void* src = rte_pktmbuf_read(p.get(), 0, p.len(), c.data);
     if (src != c.data) std::memcpy(c.data, src, p.len());
   });
-  if (!ok) return false;
-  ++ctr_.completions;
-  mark_fire(g, pos);
-  return true;
 }
 
 void ShimLcore::reset(std::uint32_t g) {

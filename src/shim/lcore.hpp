@@ -168,6 +168,8 @@ class ShimLcore final : public LoopHook, public tcp::TcpHandler {
   void fire(std::uint32_t g);  // L1/L2 (channel.hpp) for one handle
   bool flush(std::uint32_t g, TimeNs now);  // false: completion ring full, stays dirty
   bool deliver(std::uint32_t g, TimeNs now);  // TCP's queued data to the thread; false: completion ring full
+  template <class Fill>
+  bool emit_with(std::uint32_t g, CplOp op, Fill&& fill);
   bool emit(std::uint32_t g, const Completion& c);
   bool emit_inline(std::uint32_t g, CplOp op, const Packet& p, std::uint32_t addr = 0, std::uint16_t port = 0);
   void drain_tx(std::uint32_t g, TimeNs now);

@@ -77,11 +77,8 @@ class SpscRing {
   // earlier lap: fill sets every field the element's reader looks at.
   template <class Fill>
   bool emplace(Fill&& fill) {
+    if (!has_room(1)) return false;
     const std::uint64_t tail = prod_.tail.load(std::memory_order_relaxed);
-    if (tail - prod_.head_cache >= capacity()) {
-      prod_.head_cache = cons_.head.load(std::memory_order_acquire);
-      if (tail - prod_.head_cache >= capacity()) return false;
-    }
     Slot& s = slots_[tail & mask_];
     fill(s.value);
     s.seq.store(tail + 1, std::memory_order_release);
@@ -111,17 +108,8 @@ class SpscRing {
   // a consumer that cannot handle an element yet leaves it in the ring
   // (backpressure on the producer) instead of keeping it elsewhere.
   std::size_t peek(std::span<T> out) {
-    const std::uint64_t head = cons_.head.load(std::memory_order_relaxed);
     std::size_t n = 0;
-    for (; n < out.size(); ++n) {
-      const Slot& s = slots_[(head + n) & mask_];
-      // A slot of two lines: ask for the second with the first, so that
-      // an element that has just arrived costs one wait for the producer's
-      // CPU, not two in a row. Only a hint: it is read after the acquire.
-      if constexpr (sizeof(Slot) > kCacheLine) __builtin_prefetch(reinterpret_cast<const char*>(&s) + kCacheLine);
-      if (s.seq.load(std::memory_order_acquire) != head + n + 1) break;
-      out[n] = s.value;
-    }
+    for (const T* e; n < out.size() && (e = front(n)) != nullptr; ++n) out[n] = *e;
     return n;
   }
   // Consumer side, in place: the i-th element after the last one taken, if
@@ -131,6 +119,9 @@ class SpscRing {
   const T* front(std::size_t i = 0) const {
     const std::uint64_t pos = cons_.head.load(std::memory_order_relaxed) + i;
     const Slot& s = slots_[pos & mask_];
+    // A slot of two lines: ask for the second with the first, so that an
+    // element that has just arrived costs one wait for the producer's CPU,
+    // not two in a row. Only a hint: it is read after the acquire.
     if constexpr (sizeof(Slot) > kCacheLine) __builtin_prefetch(reinterpret_cast<const char*>(&s) + kCacheLine);
     return s.seq.load(std::memory_order_acquire) == pos + 1 ? &s.value : nullptr;
   }

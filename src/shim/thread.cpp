@@ -1381,7 +1381,7 @@ ssize_t Thread::recv(int hd, void* buf, std::size_t len, int flags) {
     // eventfd write and drain per message (with SO_BUSY_POLL the lcore's
     // wake-up waits for it too). Small data arriving while none is queued
     // is copied from the ring's slot straight into `buf` (`direct` bytes).
-    const std::size_t direct = (flags & MSG_PEEK) ? (s.pump_holding(hd), 0) : s.pump_into(hd, out, len);
+    const std::size_t direct = s.pump_into(hd, out, (flags & MSG_PEEK) ? 0 : len);  // a peek takes nothing
     Handle* h = s.get(hd);
     if (!h) return fail(EBADF);
     if (h->kind != Handle::Kind::conn) {

@@ -17,59 +17,24 @@
 #include <thread>
 #include <vector>
 
-#include "test/unit/shim/world.hpp"
+#include "test/unit/shim/conn.hpp"
 
 using namespace ustack;
 using shim::Thread;
 
 namespace {
 
-std::unique_ptr<Thread> attach(test::ShimWorld& w) {
-  if (!w.lcore.joinable()) w.start();
-  std::string err;
-  auto t = Thread::attach(w.hub, err);
-  REQUIRE(t);
-  return t;
-}
-
+using test::attach;
+using test::Bufs;
+using test::open_pair;
+using test::Pair;
 using test::wait_for;
 
-struct Pair {
-  int ls, c, s;
-};
-
-// Buffer sizes are taken when the connection is made: the client's before
-// connect, the accepted side's from its listener before listen.
-struct Bufs {
-  int c_sndbuf = 0;
-  int c_rcvbuf = 0;
-  int s_sndbuf = 0;
-  int s_rcvbuf = 0;
-};
-
-void set_buf(Thread& t, int h, int name, int v) {
-  if (v) REQUIRE(t.setsockopt(h, SOL_SOCKET, name, &v, sizeof v) == 0);
-}
-
-// c on lcore 0 (stack a), the listener and s on lcore 1 (stack b).
-Pair open_pair(Thread& t, std::uint16_t port, const Bufs& b = {}) {
-  Pair p{};
-  p.ls = t.socket_on(1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  set_buf(t, p.ls, SO_SNDBUF, b.s_sndbuf);
-  set_buf(t, p.ls, SO_RCVBUF, b.s_rcvbuf);
-  const auto sa = test::ShimWorld::addr(2, port);
-  REQUIRE(t.bind(p.ls, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
-  REQUIRE(t.listen(p.ls, 16) == 0);
-  p.c = t.socket_on(0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  set_buf(t, p.c, SO_SNDBUF, b.c_sndbuf);
-  set_buf(t, p.c, SO_RCVBUF, b.c_rcvbuf);
-  REQUIRE(t.connect(p.c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == -1);
-  REQUIRE(errno == EINPROGRESS);
-  REQUIRE(wait_for(t, p.ls, EPOLLIN) & EPOLLIN);
-  p.s = t.accept(p.ls, nullptr, nullptr, SOCK_NONBLOCK);
-  REQUIRE(p.s >= 0);
-  REQUIRE(wait_for(t, p.c, EPOLLOUT) & EPOLLOUT);
-  return p;
+// Nothing more than was sent is waiting on s: recv() has no byte for it.
+void check_nothing_more(Thread& t, int s) {
+  std::uint8_t x;
+  CHECK(t.recv(s, &x, 1, 0) == -1);
+  CHECK(errno == EAGAIN);
 }
 
 // Byte i of every stream: position-dependent with a long period, so a
@@ -347,10 +312,7 @@ TEST_CASE("Shim inline: small and large sends under backpressure arrive exactly,
   CHECK(sent == kTotal);
   CHECK(rx.got == kTotal);
   CHECK(rx.intact());
-  // Nothing more than was sent.
-  std::uint8_t extra;
-  CHECK(t->recv(p.s, &extra, 1, 0) == -1);
-  CHECK(errno == EAGAIN);
+  check_nothing_more(*t, p.s);
 }
 
 // Item 3: no mbuf for the rest of a small send that TCP cannot take whole.
@@ -465,9 +427,7 @@ TEST_CASE("Shim inline: with no mbuf to hold a send's rest, it stays in the comm
   CHECK(sent == total);
   CHECK(rx.got == total);
   CHECK(rx.intact());
-  std::uint8_t extra;
-  CHECK(t->recv(p.s, &extra, 1, 0) == -1);
-  CHECK(errno == EAGAIN);
+  check_nothing_more(*t, p.s);
 }
 
 namespace {
@@ -536,9 +496,7 @@ TEST_CASE("Shim inline: received small segments, partial reads and MSG_PEEK acro
           left -= static_cast<std::size_t>(r);
           if (left) CHECK(test::fd_readable(t->eventfd(p.s), 0));  // still readable while bytes are left
         }
-        std::uint8_t x;
-        CHECK(t->recv(p.s, &x, 1, 0) == -1);
-        CHECK(errno == EAGAIN);
+        check_nothing_more(*t, p.s);
         CHECK_FALSE(test::fd_readable(t->eventfd(p.s), 0));
       }
     }
@@ -575,9 +533,7 @@ TEST_CASE("Shim inline: received small segments, partial reads and MSG_PEEK acro
       CHECK(peek_check(*t, p.s, rx, all) == all - a - b);
       // The rest in one go.
       REQUIRE(rx.read(*t, p.s, all) == static_cast<ssize_t>(all - a - b));
-      std::uint8_t x;
-      CHECK(t->recv(p.s, &x, 1, 0) == -1);
-      CHECK(errno == EAGAIN);
+      check_nothing_more(*t, p.s);
     }
   }
 
@@ -659,9 +615,7 @@ TEST_CASE("Shim inline: a reader polling recv takes small segments straight from
     read_some(sent, 0);
     REQUIRE(rx.got == sent);  // no more than was sent
     REQUIRE(rx.intact());
-    std::uint8_t x;
-    CHECK(t->recv(p.s, &x, 1, 0) == -1);
-    CHECK(errno == EAGAIN);
+    check_nothing_more(*t, p.s);
     CHECK_FALSE(test::fd_readable(t->eventfd(p.s), 0));
   }
   INFO("rounds " << rounds << ", sent " << sent << ", first bad byte at " << rx.first_bad);

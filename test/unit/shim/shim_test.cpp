@@ -14,44 +14,17 @@
 #include <thread>
 #include <vector>
 
-#include "test/unit/shim/world.hpp"
+#include "test/unit/shim/conn.hpp"
 
 using namespace ustack;
 using shim::Thread;
 
 namespace {
 
-std::unique_ptr<Thread> attach(test::ShimWorld& w) {
-  if (!w.lcore.joinable()) w.start();
-  std::string err;
-  auto t = Thread::attach(w.hub, err);
-  REQUIRE(t);
-  return t;
-}
-
+using test::attach;
+using test::open_pair;
+using test::Pair;
 using test::wait_for;
-
-struct Pair {
-  int ls, c, s;
-};
-
-Pair open_pair(Thread& t, std::uint16_t port, int bufs = 0) {
-  Pair p{};
-  p.ls = t.socket_on(1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (bufs) t.setsockopt(p.ls, SOL_SOCKET, SO_RCVBUF, &bufs, sizeof bufs);
-  const auto sa = test::ShimWorld::addr(2, port);
-  REQUIRE(t.bind(p.ls, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
-  REQUIRE(t.listen(p.ls, 64) == 0);
-  p.c = t.socket_on(0, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (bufs) t.setsockopt(p.c, SOL_SOCKET, SO_RCVBUF, &bufs, sizeof bufs);
-  REQUIRE(t.connect(p.c, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == -1);
-  REQUIRE(errno == EINPROGRESS);
-  REQUIRE(wait_for(t, p.ls, EPOLLIN) & EPOLLIN);
-  p.s = t.accept(p.ls, nullptr, nullptr, SOCK_NONBLOCK);
-  REQUIRE(p.s >= 0);
-  REQUIRE(wait_for(t, p.c, EPOLLOUT) & EPOLLOUT);
-  return p;
-}
 
 // n connections through one listener.
 std::vector<Pair> open_many(Thread& t, std::uint16_t port, int n, int bufs = 0) {

@@ -8,6 +8,29 @@
 
 using ustack::SpscRing;
 
+namespace {
+
+// The producer side of the two-thread tests: pushes 0, 1, ... n - 1 in
+// batches of up to B, as the ring allows, yielding when it is full (the
+// consumer may share this CPU on a loaded machine).
+template <std::size_t B>
+void produce(SpscRing<std::uint64_t>& r, std::uint64_t n) {
+  std::array<std::uint64_t, B> batch{};
+  std::uint64_t next = 0;
+  while (next < n) {
+    std::size_t k = 0;
+    while (k < batch.size() && next + k < n) {
+      batch[k] = next + k;
+      ++k;
+    }
+    const std::size_t pushed = r.push(std::span<const std::uint64_t>(batch.data(), k));
+    if (pushed == 0) std::this_thread::yield();
+    next += pushed;
+  }
+}
+
+}  // namespace
+
 TEST_CASE("SpscRing: capacity rounds up to a power of two", "[shim]") {
   CHECK(SpscRing<int>(1).capacity() == 2);
   CHECK(SpscRing<int>(5).capacity() == 8);
@@ -39,20 +62,7 @@ TEST_CASE("SpscRing: fills, refuses when full, drains in order", "[shim]") {
 TEST_CASE("SpscRing: two threads, every element exactly once and in order", "[shim]") {
   SpscRing<std::uint64_t> r(256);
   constexpr std::uint64_t kN = 2'000'000;
-  std::thread producer([&] {
-    std::array<std::uint64_t, 13> batch{};
-    std::uint64_t next = 0;
-    while (next < kN) {
-      std::size_t k = 0;
-      while (k < batch.size() && next + k < kN) {
-        batch[k] = next + k;
-        ++k;
-      }
-      const std::size_t n = r.push(std::span<const std::uint64_t>(batch.data(), k));
-      if (n == 0) std::this_thread::yield();  // full: let the consumer run (it may share this CPU)
-      next += n;
-    }
-  });
+  std::thread producer([&] { produce<13>(r, kN); });
   std::uint64_t expect = 0, bad = 0;
   std::array<std::uint64_t, 17> out{};
   while (expect < kN) {
@@ -192,20 +202,7 @@ TEST_CASE("SpscRing: partial advances interleaved with pushes across wrap-around
 TEST_CASE("SpscRing: two threads, the consumer advancing by part of each peek", "[shim]") {
   SpscRing<std::uint64_t> r(16);
   constexpr std::uint64_t kN = 200'000;
-  std::thread producer([&] {
-    std::array<std::uint64_t, 7> batch{};
-    std::uint64_t next = 0;
-    while (next < kN) {
-      std::size_t k = 0;
-      while (k < batch.size() && next + k < kN) {
-        batch[k] = next + k;
-        ++k;
-      }
-      const std::size_t n = r.push(std::span<const std::uint64_t>(batch.data(), k));
-      if (n == 0) std::this_thread::yield();
-      next += n;
-    }
-  });
+  std::thread producer([&] { produce<7>(r, kN); });
   std::uint64_t expect = 0, bad = 0, i = 0;
   std::array<std::uint64_t, 9> out{};
   while (expect < kN) {
